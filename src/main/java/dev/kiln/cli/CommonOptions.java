@@ -1,0 +1,21 @@
+package dev.kiln.cli;
+
+import dev.kiln.common.DataRoot;
+import picocli.CommandLine.Option;
+
+/** Options every job takes. */
+final class CommonOptions {
+  @Option(names = "--data-root", paramLabel = "PATH", defaultValue = "${env:KILN_DATA_ROOT:-./kiln-data}",
+      description = "Where Kiln keeps its tables and artifacts (env KILN_DATA_ROOT; default: ${DEFAULT-VALUE}).")
+  String dataRoot;
+
+  @Option(names = "--json", description = "Print the result as one JSON object instead of text.")
+  boolean json;
+
+  @Option(names = "--verbose", description = "Show stack traces for user errors too.")
+  boolean verbose;
+
+  DataRoot dataRoot() {
+    return DataRoot.of(dataRoot);
+  }
+}

@@ -1,0 +1,67 @@
+package dev.kiln.common;
+
+import io.delta.tables.DeltaTable;
+import java.io.IOException;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.hadoop.fs.FileStatus;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+
+/** Small Delta helpers shared by the jobs: existence checks, versions, commit lineage. */
+public final class DeltaTables {
+  private DeltaTables() {}
+
+  public static boolean exists(SparkSession spark, String path) {
+    return DeltaTable.isDeltaTable(spark, path);
+  }
+
+  /**
+   * Fails with a user error when {@code path} holds something that is not a Delta table: Kiln never writes into a
+   * directory it did not create as Delta. A missing or empty directory is fine (the job will create the table).
+   */
+  public static void requireDeltaOrAbsent(SparkSession spark, String path, TableRef ref) {
+    if (exists(spark, path)) {
+      return;
+    }
+    try {
+      Path p = new Path(path);
+      FileSystem fs = p.getFileSystem(spark.sparkContext().hadoopConfiguration());
+      if (!fs.exists(p)) {
+        return;
+      }
+      FileStatus status = fs.getFileStatus(p);
+      if (status.isDirectory() && fs.listStatus(p).length == 0) {
+        return;
+      }
+      throw new KilnUserException("table " + ref + " exists but is not a Delta table (" + path + ")");
+    } catch (IOException e) {
+      throw new KilnUserException("cannot inspect table " + ref + " (" + path + "): " + e.getMessage());
+    }
+  }
+
+  /** The latest committed version of the table at {@code path}, or empty when there is no table. */
+  public static Optional<Long> latestVersion(SparkSession spark, String path) {
+    if (!exists(spark, path)) {
+      return Optional.empty();
+    }
+    Row last = DeltaTable.forPath(spark, path).history(1).select("version").first();
+    return Optional.of(last.getLong(0));
+  }
+
+  /**
+   * The {@code userMetadata} Kiln records on every commit: which job and batch wrote it, from which code.
+   * Delta keeps it in the commit info, so {@code DESCRIBE HISTORY} shows where each version came from.
+   */
+  public static String commitMetadata(String job, Map<String, ?> details) {
+    Map<String, Object> meta = new LinkedHashMap<>();
+    meta.put("job", job);
+    meta.putAll(details);
+    meta.put("git_commit", BuildInfo.gitCommit());
+    meta.put("kiln_version", BuildInfo.kilnVersion());
+    return Json.toJson(meta);
+  }
+}

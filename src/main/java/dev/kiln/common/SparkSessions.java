@@ -1,0 +1,55 @@
+package dev.kiln.common;
+
+import org.apache.spark.SparkConf;
+import org.apache.spark.sql.SparkSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Builds the SparkSession every job runs in.
+ *
+ * <p>Embedded mode (no {@code spark.master} set, e.g. {@code ./kiln} or {@code java -jar}): {@code local[*]} with
+ * settings sized for one machine. Under {@code spark-submit} the master and every {@code spark.*} setting it passes
+ * are honoured; Kiln only adds what it cannot work without (Delta's extension and catalog, UTC session time zone)
+ * when they are not already set.
+ */
+public final class SparkSessions {
+  private static final Logger LOG = LoggerFactory.getLogger(SparkSessions.class);
+
+  private SparkSessions() {}
+
+  public static SparkSession getOrCreate(String appName) {
+    SparkConf conf = new SparkConf(); // picks up spark.* system properties set by spark-submit
+    boolean embedded = !conf.contains("spark.master");
+    SparkSession.Builder builder = SparkSession.builder().appName(conf.get("spark.app.name", appName));
+    int cores = Runtime.getRuntime().availableProcessors();
+    if (embedded) {
+      builder.master("local[*]");
+      setIfAbsent(builder, conf, "spark.sql.shuffle.partitions", String.valueOf(Math.max(4, cores * 2)));
+      // Delta replays its log with 50 partitions by default: far too many tasks for one machine.
+      setIfAbsent(builder, conf, "spark.databricks.delta.snapshotPartitions", String.valueOf(Math.max(2, cores)));
+      setIfAbsent(builder, conf, "spark.ui.showConsoleProgress", String.valueOf(System.console() != null));
+      setIfAbsent(builder, conf, "spark.driver.host", "127.0.0.1");
+      setIfAbsent(builder, conf, "spark.driver.bindAddress", "127.0.0.1");
+      setIfAbsent(builder, conf, "spark.ui.enabled", System.getProperty("kiln.ui.enabled", "true"));
+    }
+    setIfAbsent(builder, conf, "spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension");
+    setIfAbsent(builder, conf, "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog");
+    // Event times are stored and partitioned in UTC whatever the machine's zone.
+    setIfAbsent(builder, conf, "spark.sql.session.timeZone", "UTC");
+    // Kiln's own table writes never need Delta to guess a schema change.
+    setIfAbsent(builder, conf, "spark.databricks.delta.schema.autoMerge.enabled", "false");
+    SparkSession spark = builder.getOrCreate();
+    spark.sparkContext().uiWebUrl().foreach(url -> {
+      LOG.info("Spark UI: {}", url);
+      return null;
+    });
+    return spark;
+  }
+
+  private static void setIfAbsent(SparkSession.Builder builder, SparkConf conf, String key, String value) {
+    if (!conf.contains(key)) {
+      builder.config(key, value);
+    }
+  }
+}

@@ -1,0 +1,280 @@
+package dev.kiln.generate;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kiln.common.Json;
+import dev.kiln.common.KilnUserException;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.TreeMap;
+
+/**
+ * Deterministic synthetic clickstream: {@code event_id, user_id, item_id, category, device, country, price, timestamp,
+ * label} over 60 days from 2026-01-01 UTC, in roughly time order with ~1% late (out-of-order) events.
+ *
+ * <p>The click label follows a logistic model with a per-user propensity, a per-item popularity, a category×device
+ * interaction, an hour-of-day effect and a price effect. User and item propensities are not visible in any column, so
+ * historical per-user / per-item click-through rates carry signal that raw columns plus hour do not.
+ *
+ * <p>With a dirty fraction, that share of rows gets exactly one defect each (see {@link Defect}), and the exact counts
+ * go to {@code _truth.json} beside the CSV files. Same config ⇒ byte-identical output. Generation streams: memory is
+ * bounded by the number of users and items, not rows.
+ */
+public final class EventGenerator {
+  public static final String TRUTH_FILE = "_truth.json";
+  public static final String HEADER = "event_id,user_id,item_id,category,device,country,price,timestamp,label";
+  static final Instant START = Instant.parse("2026-01-01T00:00:00Z");
+  static final long SPAN_SECONDS = 60L * 24 * 3600;
+  static final double LATE_FRACTION = 0.01;
+  static final String[] CATEGORIES = {"electronics", "fashion", "home", "beauty", "sports", "books", "toys",
+      "grocery", "auto", "garden", "music", "travel"};
+  static final String[] DEVICES = {"mobile", "desktop", "tablet"};
+  static final String[] COUNTRIES = {"US", "GB", "DE", "FR", "ES", "IT", "NL", "SE", "PL", "BR", "MX", "IN", "JP",
+      "AU", "CA"};
+
+  /** The injected defects, each with the quarantine reason code ingest must give it. */
+  public enum Defect {
+    MALFORMED_ROW("malformed_record"),
+    BAD_TIMESTAMP("bad_type:timestamp"),
+    NEGATIVE_PRICE("out_of_range:price"),
+    NAN_PRICE("not_finite:price"),
+    EMPTY_USER_ID("missing:user_id"),
+    BAD_LABEL("not_allowed:label"),
+    DUPLICATE_EVENT(null);
+
+    private final String reason;
+
+    Defect(String reason) {
+      this.reason = reason;
+    }
+
+    /** The quarantine reason code, or null for duplicates (which are counted, not quarantined). */
+    public String reason() {
+      return reason;
+    }
+  }
+
+  private final GenerateConfig config;
+
+  public EventGenerator(GenerateConfig config) {
+    this.config = config;
+  }
+
+  /** Generates, or returns the existing result when {@code out} already holds this exact config's output. */
+  public GenerateResult generateIfAbsent() {
+    return existing().orElseGet(this::generate);
+  }
+
+  java.util.Optional<GenerateResult> existing() {
+    Path truth = config.out().resolve(TRUTH_FILE);
+    if (!Files.isRegularFile(truth)) {
+      return java.util.Optional.empty();
+    }
+    try {
+      JsonNode node = Json.JSON.readTree(truth.toFile());
+      GenerateResult r = Json.JSON.treeToValue(node, GenerateResult.class);
+      boolean same = r.rows() == config.rows() && r.seed() == config.seed()
+          && r.dirtyFraction() == config.dirtyFraction() && r.files().size() == config.files()
+          && r.files().stream().allMatch(f -> Files.isRegularFile(config.out().resolve(f)));
+      return same ? java.util.Optional.of(withReused(r)) : java.util.Optional.empty();
+    } catch (IOException | RuntimeException e) {
+      return java.util.Optional.empty();
+    }
+  }
+
+  private static GenerateResult withReused(GenerateResult r) {
+    return new GenerateResult(r.out(), r.files(), r.rows(), r.seed(), r.dirtyFraction(), r.linesWritten(),
+        r.expectedAccepted(), r.expectedQuarantined(), r.expectedDuplicates(), r.reasons(), r.defects(),
+        r.positiveRate(), true);
+  }
+
+  public GenerateResult generate() {
+    Path out = config.out();
+    try {
+      Files.createDirectories(out);
+    } catch (IOException e) {
+      throw new KilnUserException("cannot create output directory (" + out + "): " + e.getMessage());
+    }
+    SplittableRandom rnd = new SplittableRandom(config.seed());
+    long rows = config.rows();
+    World world = new World(rnd, (int) Math.max(50, Math.min(20_000_000, rows / 25)),
+        (int) Math.max(20, Math.min(5_000_000, rows / 100)));
+
+    Map<Defect, Long> defects = new LinkedHashMap<>();
+    for (Defect d : Defect.values()) {
+      defects.put(d, 0L);
+    }
+    String[] recentClean = new String[1024];
+    long cleanWritten = 0;
+    long positives = 0;
+    long lines = 0;
+    List<String> fileNames = new ArrayList<>();
+    long rowsPerFile = (rows + config.files() - 1) / config.files();
+    long row = 0;
+    for (int f = 0; f < config.files() && row < rows; f++) {
+      String name = String.format("events-%05d.csv", f);
+      fileNames.add(name);
+      try (BufferedWriter w = Files.newBufferedWriter(out.resolve(name), StandardCharsets.UTF_8)) {
+        w.write(HEADER);
+        w.write('\n');
+        long end = Math.min(rows, row + rowsPerFile);
+        StringBuilder sb = new StringBuilder(160);
+        for (; row < end; row++) {
+          String[] fields = world.event(rnd, row, rows);
+          Defect defect = null;
+          if (config.dirtyFraction() > 0 && rnd.nextDouble() < config.dirtyFraction()) {
+            defect = Defect.values()[rnd.nextInt(Defect.values().length)];
+          }
+          if (defect != null && defect != Defect.DUPLICATE_EVENT) {
+            corrupt(fields, defect, rnd);
+          }
+          String line = join(sb, fields, defect == Defect.MALFORMED_ROW ? (rnd.nextBoolean() ? 1 : -1) : 0);
+          w.write(line);
+          w.write('\n');
+          lines++;
+          if (defect == null || defect == Defect.DUPLICATE_EVENT) {
+            recentClean[(int) (cleanWritten % recentClean.length)] = line;
+            cleanWritten++;
+            positives += fields[8].equals("1") ? 1 : 0;
+          }
+          if (defect == Defect.DUPLICATE_EVENT) {
+            // an exact copy of a recent clean row, written after it
+            int pick = rnd.nextInt((int) Math.min(cleanWritten, recentClean.length));
+            w.write(recentClean[pick]);
+            w.write('\n');
+            lines++;
+          }
+          if (defect != null) {
+            defects.merge(defect, 1L, Long::sum);
+          }
+        }
+      } catch (IOException e) {
+        throw new KilnUserException("cannot write " + out.resolve(name) + ": " + e.getMessage());
+      }
+    }
+    Map<String, Long> reasons = new TreeMap<>();
+    long quarantined = 0;
+    for (Map.Entry<Defect, Long> e : defects.entrySet()) {
+      if (e.getKey().reason() != null && e.getValue() > 0) {
+        reasons.put(e.getKey().reason(), e.getValue());
+        quarantined += e.getValue();
+      }
+    }
+    Map<String, Long> defectCounts = new LinkedHashMap<>();
+    defects.forEach((k, v) -> defectCounts.put(k.name().toLowerCase(java.util.Locale.ROOT), v));
+    long duplicates = defects.get(Defect.DUPLICATE_EVENT);
+    GenerateResult result = new GenerateResult(out.toAbsolutePath().toString(), fileNames, rows, config.seed(),
+        config.dirtyFraction(), lines, rows - quarantined, quarantined, duplicates, reasons, defectCounts,
+        cleanWritten == 0 ? 0 : (double) positives / cleanWritten, false);
+    try {
+      Files.writeString(out.resolve(TRUTH_FILE), Json.toPrettyJson(result) + "\n");
+    } catch (IOException e) {
+      throw new KilnUserException("cannot write " + out.resolve(TRUTH_FILE) + ": " + e.getMessage());
+    }
+    return result;
+  }
+
+  private static void corrupt(String[] f, Defect defect, SplittableRandom rnd) {
+    switch (defect) {
+      case BAD_TIMESTAMP -> f[7] = rnd.nextBoolean() ? "2026-13-45T99:00:00Z" : "yesterday";
+      case NEGATIVE_PRICE -> f[6] = "-" + f[6];
+      case NAN_PRICE -> f[6] = "NaN";
+      case EMPTY_USER_ID -> f[1] = "";
+      case BAD_LABEL -> f[8] = "2";
+      case MALFORMED_ROW, DUPLICATE_EVENT -> { } // handled when the line is joined / written
+    }
+  }
+
+  /** Joins fields as CSV; {@code widthChange} -1 drops the last field, +1 adds one (a malformed row). */
+  private static String join(StringBuilder sb, String[] fields, int widthChange) {
+    sb.setLength(0);
+    int n = fields.length + Math.min(0, widthChange);
+    for (int i = 0; i < n; i++) {
+      if (i > 0) {
+        sb.append(',');
+      }
+      sb.append(fields[i]);
+    }
+    if (widthChange > 0) {
+      sb.append(",extra");
+    }
+    return sb.toString();
+  }
+
+  /** The hidden state behind the events: user and item propensities, prices, category × device effects. */
+  static final class World {
+    final double[] userEffect;
+    final byte[] userCountry;
+    final double[] userMobile;
+    final double[] itemEffect;
+    final byte[] itemCategory;
+    final double[] itemPrice;
+    final double[][] categoryDevice = new double[CATEGORIES.length][DEVICES.length];
+
+    World(SplittableRandom rnd, int users, int items) {
+      userEffect = new double[users];
+      userCountry = new byte[users];
+      userMobile = new double[users];
+      for (int u = 0; u < users; u++) {
+        userEffect[u] = gaussian(rnd);
+        userCountry[u] = (byte) rnd.nextInt(COUNTRIES.length);
+        userMobile[u] = rnd.nextDouble();
+      }
+      itemEffect = new double[items];
+      itemCategory = new byte[items];
+      itemPrice = new double[items];
+      for (int i = 0; i < items; i++) {
+        itemEffect[i] = gaussian(rnd);
+        itemCategory[i] = (byte) rnd.nextInt(CATEGORIES.length);
+        itemPrice[i] = Math.exp(3.0 + 0.9 * gaussian(rnd));
+      }
+      for (double[] row : categoryDevice) {
+        for (int d = 0; d < row.length; d++) {
+          row[d] = 0.6 * gaussian(rnd);
+        }
+      }
+    }
+
+    /** The clean fields of event {@code index} of {@code total}. */
+    String[] event(SplittableRandom rnd, long index, long total) {
+      int user = (int) (userEffect.length * Math.pow(rnd.nextDouble(), 1.5));
+      int item = (int) (itemEffect.length * Math.pow(rnd.nextDouble(), 2.0));
+      double m = rnd.nextDouble();
+      int device = m < 0.3 + 0.5 * userMobile[user] ? 0 : m < 0.92 ? 1 : 2;
+      int category = itemCategory[item];
+      double price = Math.round(itemPrice[item] * (0.9 + 0.2 * rnd.nextDouble()) * 100) / 100.0;
+      long second = (long) (SPAN_SECONDS * ((index + rnd.nextDouble()) / total));
+      if (rnd.nextDouble() < LATE_FRACTION) {
+        second = Math.max(0, second - (long) (rnd.nextDouble() * 48 * 3600)); // arrives late
+      }
+      Instant ts = START.plusSeconds(second);
+      int hour = (int) ((second / 3600) % 24);
+      double logit = -2.2 + 1.0 * userEffect[user] + 0.7 * itemEffect[item] + categoryDevice[category][device]
+          + 0.5 * Math.cos(2 * Math.PI * (hour - 20) / 24.0) - 0.35 * (Math.log(Math.max(price, 0.01)) - 3.0);
+      boolean click = rnd.nextDouble() < 1.0 / (1.0 + Math.exp(-logit));
+      return new String[] {
+          "ev" + pad(index, 10), "u" + pad(user, 8), "i" + pad(item, 7), CATEGORIES[category], DEVICES[device],
+          COUNTRIES[userCountry[user]], Double.toString(price), ts.toString(), click ? "1" : "0"};
+    }
+
+    private static String pad(long v, int width) {
+      String s = Long.toString(v);
+      return s.length() >= width ? s : "0".repeat(width - s.length()) + s;
+    }
+
+    private static double gaussian(SplittableRandom rnd) {
+      // Box-Muller: SplittableRandom has no nextGaussian on Java 17
+      double u1 = 1.0 - rnd.nextDouble();
+      double u2 = rnd.nextDouble();
+      return Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * u2);
+    }
+  }
+}

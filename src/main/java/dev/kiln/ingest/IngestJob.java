@@ -1,0 +1,318 @@
+package dev.kiln.ingest;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.explode;
+import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.row_number;
+import static org.apache.spark.sql.functions.size;
+import static org.apache.spark.sql.functions.to_date;
+import static org.apache.spark.sql.functions.when;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.kiln.common.DataRoot;
+import dev.kiln.common.DeltaTables;
+import dev.kiln.common.KilnUserException;
+import dev.kiln.common.SerializableHadoopConf;
+import dev.kiln.common.TableRef;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.expressions.Window;
+import org.apache.spark.sql.types.StructField;
+import org.apache.spark.sql.types.StructType;
+import org.apache.spark.storage.StorageLevel;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Ingests source files into a Delta bronze table, exactly once per file.
+ *
+ * <p>Per batch: every record is parsed and validated against the schema spec; invalid records go to
+ * {@code quarantine.<table>} with their raw text, file, line and reason codes; valid records whose event key was
+ * already seen (earlier in the batch, or in the table) are counted as duplicates and dropped; the rest are appended
+ * to {@code bronze.<table>}, partitioned by event date, with lineage columns. Both writes carry the batch number as
+ * Delta's {@code txnVersion}, and {@link IngestLog} journals the batch, so a run killed at any point and re-run ends
+ * with the same tables as one clean run.
+ */
+public final class IngestJob {
+  private static final Logger LOG = LoggerFactory.getLogger(IngestJob.class);
+  static final String STATUS = "_status";
+  static final String ACCEPTED = "accepted";
+  static final String QUARANTINED = "quarantined";
+  static final String DUPLICATE = "duplicate";
+
+  private final IngestConfig config;
+  private final SchemaSpec schema;
+
+  /** Checks the config (schema spec, PII salt) before any Spark work starts. */
+  public IngestJob(IngestConfig config) {
+    this.config = config;
+    bronzeRef(config.table());
+    this.schema = SchemaSpec.load(config.schemaFile());
+    if (schema.hasPii() && config.piiSalt().isEmpty()) {
+      throw new KilnUserException("schema " + schema.name() + " declares PII columns but no salt is set"
+          + " (set KILN_PII_SALT or KILN_PII_SALT_FILE, or pass --pii-salt-file)");
+    }
+  }
+
+  public IngestResult run(SparkSession spark) {
+    TableRef bronzeRef = bronzeRef(config.table());
+    TableRef quarantineRef = new TableRef("quarantine", bronzeRef.name());
+    TableRef logRef = TableRef.meta("ingest_log");
+    DataRoot root = config.dataRoot();
+    String bronze = root.table(bronzeRef);
+    String quarantine = root.table(quarantineRef);
+    String logPath = root.table(logRef);
+
+    // Everything is checked before the first write.
+    DeltaTables.requireDeltaOrAbsent(spark, bronze, bronzeRef);
+    DeltaTables.requireDeltaOrAbsent(spark, quarantine, quarantineRef);
+    DeltaTables.requireDeltaOrAbsent(spark, logPath, logRef);
+    if (DeltaTables.exists(spark, bronze)) {
+      requireCompatible(spark.read().format("delta").load(bronze).schema(), schema, bronzeRef, bronze);
+    }
+    List<SourceFile> files = SourceFiles.resolve(config.source(), spark.sparkContext().hadoopConfiguration());
+    SourceCheck.check(spark, files, config.format(), schema);
+
+    IngestLog log = new IngestLog(spark, logPath);
+    IngestLog.State state = log.state(bronzeRef.name());
+    Set<String> interruptedFiles = state.interrupted().map(b -> b.files().stream().map(SourceFile::identity)
+        .collect(Collectors.toSet())).orElse(Set.of());
+    List<SourceFile> fresh = files.stream()
+        .filter(f -> !state.committedFiles().contains(f.identity()) && !interruptedFiles.contains(f.identity()))
+        .toList();
+    int alreadyIngested = (int) files.stream().filter(f -> state.committedFiles().contains(f.identity())).count();
+
+    BatchWriter writer = new BatchWriter(spark, schema, config, bronze, quarantine, bronzeRef.name(), log);
+    List<BatchResult> results = new ArrayList<>();
+    if (state.interrupted().isPresent()) {
+      IngestLog.Batch batch = state.interrupted().get();
+      LOG.info("resuming interrupted batch {} ({} file(s))", batch.id(), batch.files().size());
+      results.add(writer.write(batch, true));
+    }
+    if (!fresh.isEmpty()) {
+      long seq = state.nextSeq();
+      IngestLog.Batch batch = new IngestLog.Batch(seq, IngestLog.batchId(bronzeRef.name(), seq), fresh);
+      log.started(bronzeRef.name(), batch, config.format(), schema.name());
+      results.add(writer.write(batch, false));
+    } else if (results.isEmpty()) {
+      LOG.info("nothing new to ingest: all {} file(s) were ingested before", files.size());
+    }
+    return new IngestResult(bronzeRef.toString(), bronze, quarantine, files.size(), alreadyIngested, results);
+  }
+
+  static TableRef bronzeRef(String table) {
+    TableRef ref = TableRef.parse(table, "bronze");
+    if (!ref.layer().equals("bronze")) {
+      throw new KilnUserException("ingest writes bronze tables, not " + ref.layer() + " (--table " + table + ")");
+    }
+    return ref;
+  }
+
+  /** The bronze table must still have the schema's columns with the schema's types. */
+  private static void requireCompatible(StructType table, SchemaSpec schema, TableRef ref, String path) {
+    Map<String, StructField> byName = new HashMap<>();
+    for (StructField f : table.fields()) {
+      byName.put(f.name(), f);
+    }
+    for (ColumnSpec c : schema.columns()) {
+      StructField f = byName.get(c.name());
+      if (f == null) {
+        throw new KilnUserException("table " + ref + " has no column '" + c.name() + "' that schema "
+            + schema.name() + " declares (" + path + ")");
+      }
+      if (!f.dataType().equals(c.type().sparkType())) {
+        throw new KilnUserException("table " + ref + " column '" + c.name() + "' is " + f.dataType().simpleString()
+            + " but schema " + schema.name() + " says " + c.type().yamlName() + " (" + path + ")");
+      }
+    }
+  }
+
+  /** Reads, classifies and writes one batch. */
+  private static final class BatchWriter {
+    private final SparkSession spark;
+    private final SchemaSpec schema;
+    private final IngestConfig config;
+    private final String bronze;
+    private final String quarantine;
+    private final String table;
+    private final IngestLog log;
+    private final RecordValidator validator;
+
+    BatchWriter(SparkSession spark, SchemaSpec schema, IngestConfig config, String bronze, String quarantine,
+                String table, IngestLog log) {
+      this.spark = spark;
+      this.schema = schema;
+      this.config = config;
+      this.bronze = bronze;
+      this.quarantine = quarantine;
+      this.table = table;
+      this.log = log;
+      this.validator = new RecordValidator(schema, config.piiSalt().map(PiiHasher::new).orElse(null));
+    }
+
+    BatchResult write(IngestLog.Batch batch, boolean resumed) {
+      long started = System.nanoTime();
+      Timestamp ingestedAt = Timestamp.from(Instant.now());
+      LOG.info("batch {}: reading {} file(s) ({} MB)", batch.id(), batch.files().size(),
+          batch.files().stream().mapToLong(SourceFile::size).sum() / (1 << 20));
+      Dataset<Row> classified = classify(read(batch.files()), batch.id()).persist(StorageLevel.MEMORY_AND_DISK());
+      try {
+        Map<String, Long> byStatus = new HashMap<>();
+        for (Row r : classified.groupBy(STATUS).count().collectAsList()) {
+          byStatus.put(r.getString(0), r.getLong(1));
+        }
+        Map<String, Long> reasons = new HashMap<>();
+        for (Row r : classified.where(col(STATUS).equalTo(QUARANTINED))
+            .select(explode(col(RecordValidator.REASONS)).as("reason")).groupBy("reason").count().collectAsList()) {
+          reasons.put(r.getString(0), r.getLong(1));
+        }
+        long accepted = byStatus.getOrDefault(ACCEPTED, 0L);
+        long quarantined = byStatus.getOrDefault(QUARANTINED, 0L);
+        long duplicates = byStatus.getOrDefault(DUPLICATE, 0L);
+        LOG.info("batch {}: read {} rows: {} accepted, {} quarantined, {} duplicates", batch.id(),
+            accepted + quarantined + duplicates, accepted, quarantined, duplicates);
+
+        String txnApp = "kiln-ingest:" + table;
+        String meta = DeltaTables.commitMetadata("ingest", Map.of("batch", batch.id(), "files",
+            batch.files().size(), "source", config.source()));
+        classified.where(col(STATUS).equalTo(QUARANTINED))
+            .select(col(RecordValidator.RAW_RECORD).as("raw_record"), col(SchemaSpec.SOURCE_FILE).as("source_file"),
+                col(SchemaSpec.SOURCE_LINE).as("source_line"), col(RecordValidator.REASONS).as("reasons"),
+                lit(batch.id()).as("ingest_batch"), lit(ingestedAt).as("ingested_at"))
+            .coalesce(1)
+            .write().format("delta").mode("append")
+            .option("txnAppId", txnApp).option("txnVersion", batch.seq()).option("userMetadata", meta)
+            .save(quarantine);
+
+        List<Column> bronzeColumns = new ArrayList<>();
+        schema.columnNames().forEach(c -> bronzeColumns.add(col(c)));
+        bronzeColumns.add(to_date(col(schema.eventTime())).as(SchemaSpec.EVENT_DATE));
+        bronzeColumns.add(col(SchemaSpec.SOURCE_FILE));
+        bronzeColumns.add(col(SchemaSpec.SOURCE_LINE));
+        bronzeColumns.add(lit(batch.id()).as(SchemaSpec.INGEST_BATCH));
+        bronzeColumns.add(lit(ingestedAt).as(SchemaSpec.INGESTED_AT));
+        // One task per event date: each date partition gets one file per batch instead of one per task.
+        classified.where(col(STATUS).equalTo(ACCEPTED))
+            .select(bronzeColumns.toArray(Column[]::new))
+            .repartition(col(SchemaSpec.EVENT_DATE))
+            .write().format("delta").mode("append").partitionBy(SchemaSpec.EVENT_DATE)
+            .option("txnAppId", txnApp).option("txnVersion", batch.seq()).option("userMetadata", meta)
+            .save(bronze);
+
+        BatchResult result = new BatchResult(batch.id(), batch.seq(), batch.files().size(),
+            accepted + quarantined + duplicates, accepted, quarantined, duplicates, reasons,
+            DeltaTables.latestVersion(spark, bronze).orElseThrow(),
+            DeltaTables.latestVersion(spark, quarantine).orElseThrow(), resumed);
+        log.committed(table, batch, config.format(), schema.name(), result);
+        LOG.info("batch {}: committed in {} s", batch.id(), (System.nanoTime() - started) / 1_000_000_000L);
+        return result;
+      } finally {
+        classified.unpersist();
+      }
+    }
+
+    /** Adds {@link #STATUS}: quarantined (failed a rule), duplicate (event key seen before), or accepted. */
+    private Dataset<Row> classify(Dataset<Row> parsed, String batchId) {
+      String key = schema.eventKey();
+      Column valid = size(col(RecordValidator.REASONS)).equalTo(0);
+      // First occurrence wins, in file and line order, so re-runs keep the same rows.
+      Dataset<Row> ranked = parsed.where(valid).withColumn("_rank", row_number().over(
+          Window.partitionBy(col(key)).orderBy(col(SchemaSpec.SOURCE_FILE), col(SchemaSpec.SOURCE_LINE))));
+      Column duplicate = col("_rank").gt(1);
+      if (DeltaTables.exists(spark, bronze)) {
+        // Keys already in bronze, except this batch's own rows (present when an interrupted batch is resumed).
+        Dataset<Row> existing = spark.read().format("delta").load(bronze)
+            .where(col(SchemaSpec.INGEST_BATCH).notEqual(batchId))
+            .select(col(key).as("_existing_key"));
+        ranked = ranked.join(existing, ranked.col(key).equalTo(existing.col("_existing_key")), "left");
+        duplicate = duplicate.or(col("_existing_key").isNotNull());
+      }
+      Dataset<Row> classifiedValid = ranked
+          .withColumn(STATUS, when(duplicate, lit(DUPLICATE)).otherwise(lit(ACCEPTED)))
+          .drop("_rank", "_existing_key");
+      Dataset<Row> invalid = parsed.where(valid.unary_$bang()).withColumn(STATUS, lit(QUARANTINED));
+      return classifiedValid.unionByName(invalid);
+    }
+
+    private Dataset<Row> read(List<SourceFile> files) {
+      StructType rowSchema = RecordValidator.rowSchema(schema);
+      List<String> paths = files.stream().map(SourceFile::path).toList();
+      if (config.format() == SourceFormat.PARQUET) {
+        return readParquet(paths, rowSchema);
+      }
+      SerializableHadoopConf conf = new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration());
+      RecordValidator v = validator;
+      SourceFormat format = config.format();
+      JavaRDD<Row> rows = JavaSparkContext.fromSparkContext(spark.sparkContext())
+          .parallelize(paths, paths.size())
+          .mapPartitions(it -> concat(it, path -> FileRecords.open(format, path, v, conf.get())));
+      return spark.createDataFrame(rows, rowSchema);
+    }
+
+    /** Parquet is read by Spark; each column is validated from its text form by the same rules as CSV and JSON. */
+    private Dataset<Row> readParquet(List<String> paths, StructType rowSchema) {
+      Dataset<Row> df = spark.read().parquet(paths.toArray(String[]::new));
+      Set<String> present = Set.of(df.columns());
+      List<Column> select = new ArrayList<>();
+      for (String c : schema.columnNames()) {
+        select.add(present.contains(c) ? col(c).cast("string").as(c) : lit(null).cast("string").as(c));
+      }
+      select.add(org.apache.spark.sql.functions.input_file_name().as(SchemaSpec.SOURCE_FILE));
+      RecordValidator v = validator;
+      int n = schema.columns().size();
+      JavaRDD<Row> rows = df.select(select.toArray(Column[]::new)).javaRDD().map(r -> {
+        String[] values = new String[n];
+        for (int i = 0; i < n; i++) {
+          values[i] = r.isNullAt(i) ? null : r.getString(i);
+        }
+        return v.validate(values, r.getString(n), null, () -> jsonRecord(v, values));
+      });
+      return spark.createDataFrame(rows, rowSchema);
+    }
+
+    private static String jsonRecord(RecordValidator v, String[] values) {
+      ObjectNode node = FileRecords.MAPPER.createObjectNode();
+      for (int i = 0; i < values.length; i++) {
+        String value = values[i] != null && v.isPii(i) ? v.hash(values[i]) : values[i];
+        node.put(v.column(i).name(), value);
+      }
+      return node.toString();
+    }
+  }
+
+  private static Iterator<Row> concat(Iterator<String> paths,
+                                      java.util.function.Function<String, Iterator<Row>> open) {
+    return new Iterator<>() {
+      private Iterator<Row> current = Collections.emptyIterator();
+
+      @Override
+      public boolean hasNext() {
+        while (!current.hasNext() && paths.hasNext()) {
+          current = open.apply(paths.next());
+        }
+        return current.hasNext();
+      }
+
+      @Override
+      public Row next() {
+        hasNext();
+        return current.next();
+      }
+    };
+  }
+}
