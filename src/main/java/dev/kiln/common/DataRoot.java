@@ -42,7 +42,8 @@ public record DataRoot(String uri) {
     if (p.matches("^[a-zA-Z][a-zA-Z0-9+.-]*:.*") && !p.matches("^[a-zA-Z]:\\\\.*")) {
       return p.replaceAll("/+$", "");
     }
-    return new File(p).getAbsoluteFile().toPath().normalize().toUri().toString().replaceAll("/+$", "");
+    // Hadoop's own spelling of local paths (file:/a/b), so Delta sees one location, not two
+    return new File(p).getAbsoluteFile().toPath().normalize().toFile().toURI().toString().replaceAll("/+$", "");
   }
 
   @Override

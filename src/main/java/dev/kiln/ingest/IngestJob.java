@@ -32,6 +32,7 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.expressions.Window;
+import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.storage.StorageLevel;
@@ -88,6 +89,11 @@ public final class IngestJob {
     List<SourceFile> files = SourceFiles.resolve(config.source(), spark.sparkContext().hadoopConfiguration());
     SourceCheck.check(spark, files, config.format(), schema);
 
+    // Empty tables first: a run killed during its first data write then leaves a Delta table (with unreferenced
+    // files that VACUUM removes), never a directory of loose Parquet files.
+    createIfAbsent(spark, bronze, bronzeSchema(), SchemaSpec.EVENT_DATE);
+    createIfAbsent(spark, quarantine, QUARANTINE_SCHEMA, null);
+
     IngestLog log = new IngestLog(spark, logPath);
     IngestLog.State state = log.state(bronzeRef.name());
     Set<String> interruptedFiles = state.interrupted().map(b -> b.files().stream().map(SourceFile::identity)
@@ -113,6 +119,34 @@ public final class IngestJob {
       LOG.info("nothing new to ingest: all {} file(s) were ingested before", files.size());
     }
     return new IngestResult(bronzeRef.toString(), bronze, quarantine, files.size(), alreadyIngested, results);
+  }
+
+  static final StructType QUARANTINE_SCHEMA = new StructType()
+      .add("raw_record", DataTypes.StringType, true)
+      .add("source_file", DataTypes.StringType, true)
+      .add("source_line", DataTypes.LongType, true)
+      .add("reasons", SchemaSpec.REASONS_TYPE, true)
+      .add("ingest_batch", DataTypes.StringType, true)
+      .add("ingested_at", DataTypes.TimestampType, true);
+
+  private StructType bronzeSchema() {
+    return schema.sparkSchema()
+        .add(SchemaSpec.EVENT_DATE, DataTypes.DateType, true)
+        .add(SchemaSpec.SOURCE_FILE, DataTypes.StringType, true)
+        .add(SchemaSpec.SOURCE_LINE, DataTypes.LongType, true)
+        .add(SchemaSpec.INGEST_BATCH, DataTypes.StringType, true)
+        .add(SchemaSpec.INGESTED_AT, DataTypes.TimestampType, true);
+  }
+
+  private static void createIfAbsent(SparkSession spark, String path, StructType tableSchema, String partitionBy) {
+    if (DeltaTables.exists(spark, path)) {
+      return;
+    }
+    var builder = io.delta.tables.DeltaTable.createIfNotExists(spark).location(path).addColumns(tableSchema);
+    if (partitionBy != null) {
+      builder = builder.partitionedBy(partitionBy);
+    }
+    builder.execute();
   }
 
   static TableRef bronzeRef(String table) {
