@@ -9,14 +9,13 @@ import dev.kiln.common.Json;
 import dev.kiln.generate.EventGenerator;
 import dev.kiln.generate.GenerateConfig;
 import dev.kiln.generate.GenerateResult;
+import dev.kiln.testing.ChildJvm;
 import dev.kiln.testing.SharedSpark;
-import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -134,18 +133,13 @@ class KillAndRerunTest {
     return false;
   }
 
-  private static Process startIngest(Path src, Path root, Path saltFile, Path log) throws IOException {
-    List<String> cmd = new ArrayList<>();
-    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-    cmd.add("-Xmx2g");
-    cmd.addAll(Arrays.asList(System.getProperty("kiln.test.jvmFlags", "").trim().split("\\s+")));
-    cmd.addAll(List.of("-Dspark.master=local[2]", "-Dspark.ui.enabled=false", "-Dspark.sql.shuffle.partitions=4",
-        "-cp", System.getProperty("java.class.path"), "dev.kiln.cli.KilnCli",
-        "ingest", "--source", src.toString(), "--table", "events", "--data-root", root.toString(),
-        "--pii-salt-file", saltFile.toString(), "--json"));
-    cmd.removeIf(String::isEmpty);
-    return new ProcessBuilder(cmd).directory(new File(System.getProperty("user.dir")))
-        .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+  private static Process startIngest(Path src, Path root, Path saltFile, Path log) {
+    return ChildJvm.start(ChildJvm.classpath(),
+        List.of("-Xmx2g", "-Dspark.master=local[2]", "-Dspark.ui.enabled=false", "-Dspark.sql.shuffle.partitions=4"),
+        "dev.kiln.cli.KilnCli",
+        List.of("ingest", "--source", src.toString(), "--table", "events", "--data-root", root.toString(),
+            "--pii-salt-file", saltFile.toString(), "--json"),
+        java.util.Map.of(), log);
   }
 
   private static String lastLine(Path log) throws IOException {
