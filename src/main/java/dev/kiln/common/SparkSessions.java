@@ -31,7 +31,10 @@ public final class SparkSessions {
       setIfAbsent(builder, conf, "spark.ui.showConsoleProgress", String.valueOf(System.console() != null));
       setIfAbsent(builder, conf, "spark.driver.host", "127.0.0.1");
       setIfAbsent(builder, conf, "spark.driver.bindAddress", "127.0.0.1");
-      setIfAbsent(builder, conf, "spark.ui.enabled", System.getProperty("kiln.ui.enabled", "true"));
+      setIfAbsent(builder, conf, "spark.ui.enabled", "true");
+      // Kiln addresses tables by path; keep Spark's default warehouse out of the working directory.
+      setIfAbsent(builder, conf, "spark.sql.warehouse.dir",
+          new java.io.File(System.getProperty("java.io.tmpdir"), "kiln-spark-warehouse").toURI().toString());
     }
     setIfAbsent(builder, conf, "spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension");
     setIfAbsent(builder, conf, "spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog");

@@ -146,7 +146,14 @@ public final class IngestJob {
     if (partitionBy != null) {
       builder = builder.partitionedBy(partitionBy);
     }
-    builder.execute();
+    // the table builder takes no writer options: commit lineage goes through the session setting
+    String key = "spark.databricks.delta.commitInfo.userMetadata";
+    spark.conf().set(key, DeltaTables.commitMetadata("ingest", Map.of("action", "create table")));
+    try {
+      builder.execute();
+    } finally {
+      spark.conf().unset(key);
+    }
   }
 
   static TableRef bronzeRef(String table) {

@@ -20,6 +20,7 @@ public final class SharedSpark {
       System.setProperty("spark.ui.showConsoleProgress", "false");
       System.setProperty("spark.driver.host", "127.0.0.1");
       System.setProperty("spark.driver.bindAddress", "127.0.0.1");
+      System.setProperty("spark.sql.warehouse.dir", new java.io.File("target/test-warehouse").toURI().toString());
       spark = SparkSessions.getOrCreate("kiln-tests");
     }
     return spark;
