@@ -10,6 +10,7 @@ import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.StructType;
 
 /** Small Delta helpers shared by the jobs: existence checks, versions, commit lineage. */
 public final class DeltaTables {
@@ -40,6 +41,55 @@ public final class DeltaTables {
       throw new KilnUserException("table " + ref + " exists but is not a Delta table (" + path + ")");
     } catch (IOException e) {
       throw new KilnUserException("cannot inspect table " + ref + " (" + path + "): " + e.getMessage());
+    }
+  }
+
+  /**
+   * Creates an empty Delta table at {@code path} unless one exists. Another process creating it at the same time is
+   * fine: Delta then fails this attempt in one of several ways (protocol changed, table half-created), so the
+   * filesystem decides — the table exists once its first commit file does — and a half-seen creation is retried.
+   */
+  public static void createIfAbsent(SparkSession spark, String path, StructType schema,
+                                    Optional<String> partitionBy, String userMetadata) {
+    if (exists(spark, path)) {
+      return;
+    }
+    // the table builder takes no writer options: commit lineage goes through the session setting
+    String key = "spark.databricks.delta.commitInfo.userMetadata";
+    for (int attempt = 1; ; attempt++) {
+      var builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema);
+      if (partitionBy.isPresent()) {
+        builder = builder.partitionedBy(partitionBy.get());
+      }
+      spark.conf().set(key, userMetadata);
+      try {
+        builder.execute();
+        return;
+      } catch (Exception e) {
+        if (firstCommitExists(spark, path)) {
+          return;
+        }
+        if (attempt == 3) {
+          throw e;
+        }
+      } finally {
+        spark.conf().unset(key);
+      }
+      try {
+        Thread.sleep(500L * attempt);
+      } catch (InterruptedException ie) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while creating " + path, ie);
+      }
+    }
+  }
+
+  private static boolean firstCommitExists(SparkSession spark, String path) {
+    try {
+      Path first = new Path(path, "_delta_log/00000000000000000000.json");
+      return first.getFileSystem(spark.sparkContext().hadoopConfiguration()).exists(first);
+    } catch (IOException e) {
+      return false;
     }
   }
 

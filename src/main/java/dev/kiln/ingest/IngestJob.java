@@ -91,8 +91,10 @@ public final class IngestJob {
 
     // Empty tables first: a run killed during its first data write then leaves a Delta table (with unreferenced
     // files that VACUUM removes), never a directory of loose Parquet files.
-    createIfAbsent(spark, bronze, bronzeSchema(), SchemaSpec.EVENT_DATE);
-    createIfAbsent(spark, quarantine, QUARANTINE_SCHEMA, null);
+    String created = DeltaTables.commitMetadata("ingest", Map.of("action", "create table"));
+    DeltaTables.createIfAbsent(spark, bronze, bronzeSchema(), Optional.of(SchemaSpec.EVENT_DATE), created);
+    DeltaTables.createIfAbsent(spark, quarantine, QUARANTINE_SCHEMA, Optional.empty(), created);
+    DeltaTables.createIfAbsent(spark, logPath, IngestLog.SCHEMA, Optional.empty(), created);
 
     IngestLog log = new IngestLog(spark, logPath);
     IngestLog.State state = log.state(bronzeRef.name());
@@ -108,17 +110,26 @@ public final class IngestJob {
     if (state.interrupted().isPresent()) {
       IngestLog.Batch batch = state.interrupted().get();
       LOG.info("resuming interrupted batch {} ({} file(s))", batch.id(), batch.files().size());
-      results.add(writer.write(batch, true));
+      results.add(writeGuarded(writer, batch, true));
     }
     if (!fresh.isEmpty()) {
       long seq = state.nextSeq();
       IngestLog.Batch batch = new IngestLog.Batch(seq, IngestLog.batchId(bronzeRef.name(), seq), fresh);
       log.started(bronzeRef.name(), batch, config.format(), schema.name());
-      results.add(writer.write(batch, false));
+      results.add(writeGuarded(writer, batch, false));
     } else if (results.isEmpty()) {
       LOG.info("nothing new to ingest: all {} file(s) were ingested before", files.size());
     }
     return new IngestResult(bronzeRef.toString(), bronze, quarantine, files.size(), alreadyIngested, results);
+  }
+
+  /** Two runs resuming one batch at once write the same data; Delta lets one commit and the other learns here. */
+  private static BatchResult writeGuarded(BatchWriter writer, IngestLog.Batch batch, boolean resumed) {
+    try {
+      return writer.write(batch, resumed);
+    } catch (io.delta.exceptions.DeltaConcurrentModificationException e) {
+      throw new IngestLog.ConcurrentIngestException(writer.table, batch.id());
+    }
   }
 
   static final StructType QUARANTINE_SCHEMA = new StructType()
@@ -136,24 +147,6 @@ public final class IngestJob {
         .add(SchemaSpec.SOURCE_LINE, DataTypes.LongType, true)
         .add(SchemaSpec.INGEST_BATCH, DataTypes.StringType, true)
         .add(SchemaSpec.INGESTED_AT, DataTypes.TimestampType, true);
-  }
-
-  private static void createIfAbsent(SparkSession spark, String path, StructType tableSchema, String partitionBy) {
-    if (DeltaTables.exists(spark, path)) {
-      return;
-    }
-    var builder = io.delta.tables.DeltaTable.createIfNotExists(spark).location(path).addColumns(tableSchema);
-    if (partitionBy != null) {
-      builder = builder.partitionedBy(partitionBy);
-    }
-    // the table builder takes no writer options: commit lineage goes through the session setting
-    String key = "spark.databricks.delta.commitInfo.userMetadata";
-    spark.conf().set(key, DeltaTables.commitMetadata("ingest", Map.of("action", "create table")));
-    try {
-      builder.execute();
-    } finally {
-      spark.conf().unset(key);
-    }
   }
 
   static TableRef bronzeRef(String table) {

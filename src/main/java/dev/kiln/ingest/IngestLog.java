@@ -29,10 +29,11 @@ final class IngestLog {
   static final String STARTED = "started";
   static final String COMMITTED = "committed";
 
+  // Nested fields are nullable: Delta supports no NOT NULL constraints inside arrays or maps.
   private static final StructType FILE = new StructType()
-      .add("path", DataTypes.StringType, false)
-      .add("size", DataTypes.LongType, false)
-      .add("modified_at", DataTypes.TimestampType, false);
+      .add("path", DataTypes.StringType, true)
+      .add("size", DataTypes.LongType, true)
+      .add("modified_at", DataTypes.TimestampType, true);
 
   static final StructType SCHEMA = new StructType()
       .add("table", DataTypes.StringType, false)
@@ -42,16 +43,16 @@ final class IngestLog {
       .add("logged_at", DataTypes.TimestampType, false)
       .add("format", DataTypes.StringType, false)
       .add("schema_name", DataTypes.StringType, false)
-      .add("files", DataTypes.createArrayType(FILE, false), false)
+      .add("files", DataTypes.createArrayType(FILE, true), false)
       .add("read", DataTypes.LongType, true)
       .add("accepted", DataTypes.LongType, true)
       .add("quarantined", DataTypes.LongType, true)
       .add("duplicates", DataTypes.LongType, true)
-      .add("reasons", DataTypes.createMapType(DataTypes.StringType, DataTypes.LongType, false), true)
+      .add("reasons", DataTypes.createMapType(DataTypes.StringType, DataTypes.LongType, true), true)
       .add("bronze_version", DataTypes.LongType, true)
       .add("quarantine_version", DataTypes.LongType, true)
       .add("git_commit", DataTypes.StringType, true)
-      .add("library_versions", DataTypes.createMapType(DataTypes.StringType, DataTypes.StringType, false), true);
+      .add("library_versions", DataTypes.createMapType(DataTypes.StringType, DataTypes.StringType, true), true);
 
   /** A planned batch: its number (the Delta {@code txnVersion}), id and files. */
   record Batch(long seq, String id, List<SourceFile> files) {}
@@ -104,14 +105,44 @@ final class IngestLog {
     return new State(committedFiles, interrupted, maxSeq + 1);
   }
 
+  /**
+   * Claims batch number {@code batch.seq()} for {@code batch.files()}. Log entries are written as Delta idempotent
+   * writes ({@code txnAppId} per source table, {@code txnVersion} 2·seq for started, 2·seq+1 for committed): two runs
+   * can't both record a start for one batch number. A run that lost the race — its write conflicted, or was skipped
+   * because another run had already claimed the number for other files — fails here, before writing any data.
+   */
   void started(String table, Batch batch, SourceFormat format, String schemaName) {
-    append(RowFactory.create(table, batch.id(), batch.seq(), STARTED, Timestamp.from(Instant.now()),
-        format.cliName(), schemaName, files(batch), null, null, null, null, null, null, null,
-        BuildInfo.gitCommit(), BuildInfo.libraryVersions()));
+    append(table, 2 * batch.seq(), RowFactory.create(table, batch.id(), batch.seq(), STARTED,
+        Timestamp.from(Instant.now()), format.cliName(), schemaName, files(batch), null, null, null, null, null,
+        null, null, BuildInfo.gitCommit(), BuildInfo.libraryVersions()));
+    Set<String> mine = new HashSet<>();
+    batch.files().forEach(f -> mine.add(f.identity()));
+    List<Row> claimed = spark.read().format("delta").load(path)
+        .where(org.apache.spark.sql.functions.col("table").equalTo(table)
+            .and(org.apache.spark.sql.functions.col("batch_seq").equalTo(batch.seq()))
+            .and(org.apache.spark.sql.functions.col("status").equalTo(STARTED)))
+        .select("files").collectAsList();
+    for (Row r : claimed) {
+      Set<String> theirs = new HashSet<>();
+      for (Row f : r.<Row>getList(0)) {
+        theirs.add(new SourceFile(f.getString(0), f.getLong(1), f.getTimestamp(2).getTime()).identity());
+      }
+      if (!theirs.equals(mine)) {
+        throw new ConcurrentIngestException(table, batch.id());
+      }
+    }
+  }
+
+  /** Another ingest into the same table claimed the same batch number first. */
+  static final class ConcurrentIngestException extends dev.kiln.common.KilnUserException {
+    ConcurrentIngestException(String table, String batchId) {
+      super("another ingest into bronze." + table + " is running and claimed batch " + batchId
+          + " first; nothing was written by this run: re-run it when the other has finished");
+    }
   }
 
   void committed(String table, Batch batch, SourceFormat format, String schemaName, BatchResult result) {
-    append(RowFactory.create(table, batch.id(), batch.seq(), COMMITTED, Timestamp.from(Instant.now()),
+    append(table, 2 * batch.seq() + 1, RowFactory.create(table, batch.id(), batch.seq(), COMMITTED, Timestamp.from(Instant.now()),
         format.cliName(), schemaName, files(batch), result.read(), result.accepted(), result.quarantined(),
         result.duplicates(), result.reasons(),
         result.bronzeVersion(), result.quarantineVersion(), BuildInfo.gitCommit(),
@@ -124,10 +155,15 @@ final class IngestLog {
         .toArray(Row[]::new);
   }
 
-  private void append(Row row) {
-    spark.createDataFrame(List.of(row), SCHEMA).coalesce(1).write().format("delta").mode("append")
-        .option("userMetadata", DeltaTables.commitMetadata("ingest", Map.of("log_entry", row.getString(3),
-            "batch", row.getString(1))))
-        .save(path);
+  private void append(String table, long txnVersion, Row row) {
+    try {
+      spark.createDataFrame(List.of(row), SCHEMA).coalesce(1).write().format("delta").mode("append")
+          .option("txnAppId", "kiln-ingest-log:" + table).option("txnVersion", txnVersion)
+          .option("userMetadata", DeltaTables.commitMetadata("ingest", Map.of("log_entry", row.getString(3),
+              "batch", row.getString(1))))
+          .save(path);
+    } catch (io.delta.exceptions.DeltaConcurrentModificationException e) {
+      throw new ConcurrentIngestException(table, row.getString(1));
+    }
   }
 }
