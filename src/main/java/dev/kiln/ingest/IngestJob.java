@@ -204,6 +204,7 @@ public final class IngestJob {
       Timestamp ingestedAt = Timestamp.from(Instant.now());
       LOG.info("batch {}: reading {} file(s) ({} MB)", batch.id(), batch.files().size(),
           batch.files().stream().mapToLong(SourceFile::size).sum() / (1 << 20));
+      // Cached once: the counts and both writes read the classified rows.
       Dataset<Row> classified = classify(read(batch.files()), batch.id()).persist(StorageLevel.MEMORY_AND_DISK());
       try {
         Map<String, Long> byStatus = new HashMap<>();
@@ -232,6 +233,7 @@ public final class IngestJob {
             .write().format("delta").mode("append")
             .option("txnAppId", txnApp).option("txnVersion", batch.seq()).option("userMetadata", meta)
             .save(quarantine);
+        LOG.info("batch {}: quarantine written", batch.id());
 
         List<Column> bronzeColumns = new ArrayList<>();
         schema.columnNames().forEach(c -> bronzeColumns.add(col(c)));
@@ -247,6 +249,7 @@ public final class IngestJob {
             .write().format("delta").mode("append").partitionBy(SchemaSpec.EVENT_DATE)
             .option("txnAppId", txnApp).option("txnVersion", batch.seq()).option("userMetadata", meta)
             .save(bronze);
+        LOG.info("batch {}: bronze written", batch.id());
 
         BatchResult result = new BatchResult(batch.id(), batch.seq(), batch.files().size(),
             accepted + quarantined + duplicates, accepted, quarantined, duplicates, reasons,
@@ -263,10 +266,12 @@ public final class IngestJob {
     /** Adds {@link #STATUS}: quarantined (failed a rule), duplicate (event key seen before), or accepted. */
     private Dataset<Row> classify(Dataset<Row> parsed, String batchId) {
       String key = schema.eventKey();
-      Column valid = size(col(RecordValidator.REASONS)).equalTo(0);
-      // First occurrence wins, in file and line order, so re-runs keep the same rows.
-      Dataset<Row> ranked = parsed.where(valid).withColumn("_rank", row_number().over(
-          Window.partitionBy(col(key)).orderBy(col(SchemaSpec.SOURCE_FILE), col(SchemaSpec.SOURCE_LINE))));
+      // One pass over the parsed rows: parsing twice would double the cost of reading the files. Among valid rows
+      // the first occurrence of a key wins, in file and line order, so re-runs keep the same rows.
+      Dataset<Row> ranked = parsed
+          .withColumn("_valid", size(col(RecordValidator.REASONS)).equalTo(0))
+          .withColumn("_rank", row_number().over(Window.partitionBy(col("_valid"), col(key))
+              .orderBy(col(SchemaSpec.SOURCE_FILE), col(SchemaSpec.SOURCE_LINE))));
       Column duplicate = col("_rank").gt(1);
       if (DeltaTables.exists(spark, bronze)) {
         // Keys already in bronze, except this batch's own rows (present when an interrupted batch is resumed).
@@ -276,11 +281,10 @@ public final class IngestJob {
         ranked = ranked.join(existing, ranked.col(key).equalTo(existing.col("_existing_key")), "left");
         duplicate = duplicate.or(col("_existing_key").isNotNull());
       }
-      Dataset<Row> classifiedValid = ranked
-          .withColumn(STATUS, when(duplicate, lit(DUPLICATE)).otherwise(lit(ACCEPTED)))
-          .drop("_rank", "_existing_key");
-      Dataset<Row> invalid = parsed.where(valid.unary_$bang()).withColumn(STATUS, lit(QUARANTINED));
-      return classifiedValid.unionByName(invalid);
+      return ranked
+          .withColumn(STATUS, when(col("_valid").unary_$bang(), lit(QUARANTINED))
+              .when(duplicate, lit(DUPLICATE)).otherwise(lit(ACCEPTED)))
+          .drop("_valid", "_rank", "_existing_key");
     }
 
     private Dataset<Row> read(List<SourceFile> files) {
@@ -306,7 +310,9 @@ public final class IngestJob {
       for (String c : schema.columnNames()) {
         select.add(present.contains(c) ? col(c).cast("string").as(c) : lit(null).cast("string").as(c));
       }
-      select.add(org.apache.spark.sql.functions.input_file_name().as(SchemaSpec.SOURCE_FILE));
+      select.add(col("_metadata.file_path").as(SchemaSpec.SOURCE_FILE));
+      // Parquet has no lines: the row's position in its file (1-based) stands in, so every row has an address
+      select.add(col("_metadata.row_index").plus(1).as(SchemaSpec.SOURCE_LINE));
       RecordValidator v = validator;
       int n = schema.columns().size();
       JavaRDD<Row> rows = df.select(select.toArray(Column[]::new)).javaRDD().map(r -> {
@@ -314,7 +320,7 @@ public final class IngestJob {
         for (int i = 0; i < n; i++) {
           values[i] = r.isNullAt(i) ? null : r.getString(i);
         }
-        return v.validate(values, r.getString(n), null, () -> jsonRecord(v, values));
+        return v.validate(values, r.getString(n), r.getLong(n + 1), () -> jsonRecord(v, values));
       });
       return spark.createDataFrame(rows, rowSchema);
     }

@@ -185,12 +185,16 @@ class IngestJobTest {
     Path parquet = tmp.resolve("parquet");
     spark.sql("SELECT 'p1' AS event_id, 'cat' AS user_id, 'i2' AS item_id, 'toys' AS category, 'desktop' AS device,"
         + " 'FR' AS country, 1.5D AS price, TIMESTAMP'2026-03-02 08:00:00' AS timestamp, 1 AS label UNION ALL "
-        + "SELECT 'p2', 'dan', 'i2', 'toys', 'desktop', 'FR', double('NaN'), TIMESTAMP'2026-03-02 08:00:00', 1")
+        + "SELECT 'p2', 'dan', 'i2', 'toys', 'desktop', 'FR', double('NaN'), TIMESTAMP'2026-03-02 08:00:00', 1 "
+        + "UNION ALL SELECT 'p1', 'cat', 'i2', 'toys', 'desktop', 'FR', 1.5D, TIMESTAMP'2026-03-02 08:00:00', 1")
         .coalesce(1).write().parquet(parquet.toString());
     IngestResult p = ingest(parquet.toString(), SourceFormat.PARQUET, root);
-    assertEquals(2, p.read());
+    assertEquals(3, p.read());
     assertEquals(1, p.accepted());
+    assertEquals(1, p.duplicates());
     assertEquals(java.util.Map.of("not_finite:price", 1L), p.reasons());
+    Row nan = table(root, "quarantine").where("array_contains(reasons, 'not_finite:price')").first();
+    assertEquals(2L, (long) nan.<Long>getAs("source_line"), "a Parquet row's address is its position in the file");
     Row p1 = table(root, "bronze").where("event_id = 'p1'").first();
     assertEquals(java.sql.Timestamp.from(java.time.Instant.parse("2026-03-02T08:00:00Z")), p1.getAs("timestamp"));
   }
