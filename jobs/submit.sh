@@ -3,11 +3,11 @@
 #
 #   SPARK_HOME=/opt/spark KILN_MASTER=spark://host:7077 jobs/ingest.sh --source ... --table events
 #
-# Uses target/kiln-cluster.jar (build it with: mvn -Pcluster -DskipTests package), in which Spark is `provided`
+# Uses target/cluster/kiln-cluster.jar (build it with: mvn -Pcluster -DskipTests package), in which Spark is `provided`
 # by the cluster and Delta, picocli and Kiln are shaded in. Extra spark-submit flags: KILN_SUBMIT_ARGS.
 set -euo pipefail
 KILN_HOME="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-JAR="${KILN_JAR:-$KILN_HOME/target/kiln-cluster.jar}"
+JAR="${KILN_JAR:-$KILN_HOME/target/cluster/kiln-cluster.jar}"
 job="$1"; shift
 
 if [ -n "${SPARK_HOME:-}" ]; then SUBMIT="$SPARK_HOME/bin/spark-submit"; else SUBMIT="$(command -v spark-submit || true)"; fi
