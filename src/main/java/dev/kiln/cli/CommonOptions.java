@@ -1,7 +1,10 @@
 package dev.kiln.cli;
 
 import dev.kiln.common.DataRoot;
+import java.io.PrintWriter;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** Options every job takes. */
 final class CommonOptions {
@@ -15,7 +18,16 @@ final class CommonOptions {
   @Option(names = "--verbose", description = "Show stack traces for user errors too.")
   boolean verbose;
 
+  /** The command this mixin is part of: where its output goes. */
+  @Spec(Spec.Target.MIXEE)
+  CommandSpec command;
+
   DataRoot dataRoot() {
     return DataRoot.of(dataRoot);
+  }
+
+  /** The command's standard output (a test's writer when run in-process). */
+  PrintWriter out() {
+    return command.commandLine().getOut();
   }
 }

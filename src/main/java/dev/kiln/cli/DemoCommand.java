@@ -19,7 +19,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 /** The whole platform end to end on embedded local Spark; grows as stages land. */
 @Command(name = "demo", mixinStandardHelpOptions = true,
@@ -39,12 +38,10 @@ final class DemoCommand implements Callable<Integer> {
   @Mixin
   CommonOptions common;
 
-  @Spec
-  picocli.CommandLine.Model.CommandSpec spec;
 
   @Override
   public Integer call() {
-    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter out = common.out();
     DataRoot root = common.dataRoot();
     File local = root.localDirectory().orElseThrow(() -> new KilnUserException(
         "the demo needs a local --data-root (got " + root + ")"));

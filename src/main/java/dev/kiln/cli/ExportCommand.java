@@ -10,7 +10,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 @Command(name = "export",
     description = "Write a table, or a past version of it, out of Delta as CSV (with header), Parquet or JSON Lines.")
@@ -40,8 +39,6 @@ final class ExportCommand implements Callable<Integer> {
   @Mixin
   CommonOptions common;
 
-  @Spec
-  picocli.CommandLine.Model.CommandSpec spec;
 
   @Override
   public Integer call() {
@@ -49,7 +46,7 @@ final class ExportCommand implements Callable<Integer> {
     ExportTable.Result r = new ExportTable(spark, new TableCatalog(spark, common.dataRoot())).run(
         new ExportTable.Config(table, format, out, Optional.ofNullable(version), Optional.ofNullable(where),
             overwrite));
-    var o = spec.commandLine().getOut();
+    var o = common.out();
     if (common.json) {
       o.println(Json.toJson(r));
     } else {

@@ -13,7 +13,6 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Spec;
 
 @Command(name = "ingest", mixinStandardHelpOptions = true,
     description = {"Load source files into a Delta bronze table, exactly once per file.",
@@ -44,8 +43,6 @@ final class IngestCommand implements Callable<Integer> {
   @Mixin
   CommonOptions common;
 
-  @Spec
-  picocli.CommandLine.Model.CommandSpec spec;
 
   @Override
   public Integer call() {
@@ -54,7 +51,7 @@ final class IngestCommand implements Callable<Integer> {
     IngestConfig config = new IngestConfig(common.dataRoot(), source, format, table, schemaFile,
         Secrets.piiSalt(Optional.ofNullable(piiSaltFile)));
     IngestResult result = new IngestJob(config).run(SparkSessions.getOrCreate("kiln ingest " + ref));
-    Summaries.printIngest(spec.commandLine().getOut(), result, common.json);
+    Summaries.printIngest(common.out(), result, common.json);
     return 0;
   }
 }

@@ -16,7 +16,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
-import picocli.CommandLine.Spec;
 
 @Command(name = "sql", mixinStandardHelpOptions = true,
     description = {"Run Spark SQL over the data root's tables, by short name: bronze.events, quarantine.events, "
@@ -39,8 +38,6 @@ final class SqlCommand implements Callable<Integer> {
   @Mixin
   CommonOptions common;
 
-  @Spec
-  picocli.CommandLine.Model.CommandSpec spec;
 
   @Override
   public Integer call() {
@@ -52,7 +49,7 @@ final class SqlCommand implements Callable<Integer> {
     }
     var spark = SparkSessions.getOrCreate("kiln sql");
     Dataset<Row> result = new SqlQuery(spark, new TableCatalog(spark, common.dataRoot())).run(sql, allowWrites);
-    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter out = common.out();
     if (common.json) {
       result.limit(limit).toJSON().collectAsList().forEach(out::println);
       return 0;

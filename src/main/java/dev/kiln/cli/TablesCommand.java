@@ -40,13 +40,11 @@ final class TablesCommand implements Runnable {
   static final class ListTables implements Callable<Integer> {
     @Mixin
     CommonOptions common;
-    @Spec
-    picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
       List<TableSummary> tables = ops(common, "kiln tables list").list();
-      PrintWriter out = spec.commandLine().getOut();
+      PrintWriter out = common.out();
       if (common.json) {
         tables.forEach(t -> out.println(Json.toJson(t)));
         return 0;
@@ -73,13 +71,11 @@ final class TablesCommand implements Runnable {
     String table;
     @Mixin
     CommonOptions common;
-    @Spec
-    picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
       Map<String, Object> d = ops(common, "kiln tables describe").describe(table);
-      PrintWriter out = spec.commandLine().getOut();
+      PrintWriter out = common.out();
       if (common.json) {
         out.println(Json.toJson(d));
         return 0;
@@ -109,8 +105,6 @@ final class TablesCommand implements Runnable {
     int limit;
     @Mixin
     CommonOptions common;
-    @Spec
-    picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
@@ -118,7 +112,7 @@ final class TablesCommand implements Runnable {
         throw new dev.kiln.common.KilnUserException("--limit must be at least 1 (got " + limit + ")");
       }
       List<Map<String, Object>> history = ops(common, "kiln tables history").history(table, limit);
-      PrintWriter out = spec.commandLine().getOut();
+      PrintWriter out = common.out();
       if (common.json) {
         history.forEach(h -> out.println(Json.toJson(h)));
         return 0;
@@ -146,12 +140,10 @@ final class TablesCommand implements Runnable {
     List<String> zorder = new ArrayList<>();
     @Mixin
     CommonOptions common;
-    @Spec
-    picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
-      print(spec.commandLine().getOut(), "compacted", ops(common, "kiln tables compact").compact(table, zorder),
+      print(common.out(), "compacted", ops(common, "kiln tables compact").compact(table, zorder),
           common.json);
       return 0;
     }
@@ -171,12 +163,10 @@ final class TablesCommand implements Runnable {
     boolean force;
     @Mixin
     CommonOptions common;
-    @Spec
-    picocli.CommandLine.Model.CommandSpec spec;
 
     @Override
     public Integer call() {
-      print(spec.commandLine().getOut(), "vacuumed", ops(common, "kiln tables vacuum").vacuum(table, retain, force),
+      print(common.out(), "vacuumed", ops(common, "kiln tables vacuum").vacuum(table, retain, force),
           common.json);
       return 0;
     }
