@@ -14,7 +14,8 @@ export KILN_SUBMIT_ARGS="--conf spark.executor.cores=1 --conf spark.cores.max=2 
 jobs/ingest.sh --source "$work/src" --table events --data-root "$work/root" --pii-salt-file "$work/salt" --json \
   2>"$work/driver.log" | tee "$work/summary.json"
 expected="$(grep -o '"expected_accepted" : [0-9]*' "$work/src/_truth.json" | grep -o '[0-9]*$')"
-accepted="$(grep -o '"accepted":[0-9]*' "$work/summary.json" | head -1 | grep -o '[0-9]*$')"
+# the summary's keys are sorted, so the top-level "accepted" opens the object (no `| head`: SIGPIPE under pipefail)
+accepted="$(grep -o '^{"accepted":[0-9]*' "$work/summary.json" | grep -o '[0-9]*$')"
 if [ "$accepted" != "$expected" ]; then
   echo "error: cluster ingest accepted '$accepted' rows, the truth says $expected" >&2; tail -40 "$work/driver.log" >&2
   exit 1
