@@ -1,5 +1,6 @@
 package dev.kiln.cli;
 
+import dev.kiln.common.CsvText;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.SparkSessions;
 import dev.kiln.tables.SqlQuery;
@@ -64,11 +65,11 @@ final class SqlCommand implements Callable<Integer> {
     rows = rows.subList(0, Math.min(limit, rows.size()));
     List<String> header = Arrays.asList(result.columns());
     if (csv) {
-      out.println(String.join(",", header.stream().map(SqlCommand::csvCell).toList()));
+      out.println(String.join(",", header.stream().map(CsvText::field).toList()));
       for (Row r : rows) {
         List<String> cells = new ArrayList<>();
         for (int i = 0; i < r.length(); i++) {
-          cells.add(r.isNullAt(i) ? "" : csvCell(r.getString(i)));
+          cells.add(r.isNullAt(i) ? "" : CsvText.field(r.getString(i)));
         }
         out.println(String.join(",", cells));
       }
@@ -87,9 +88,5 @@ final class SqlCommand implements Callable<Integer> {
     }
     out.flush();
     return 0;
-  }
-
-  private static String csvCell(String s) {
-    return s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replace("\"", "\"\"") + "\"" : s;
   }
 }

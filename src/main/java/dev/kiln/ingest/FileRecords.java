@@ -185,15 +185,7 @@ abstract class FileRecords implements Iterator<Row>, Closeable {
       }
       StringBuilder sb = new StringBuilder();
       for (int i = 0; i < copy.length; i++) {
-        if (i > 0) {
-          sb.append(',');
-        }
-        String t = copy[i] == null ? "" : copy[i];
-        if (t.indexOf(',') >= 0 || t.indexOf('"') >= 0 || t.indexOf('\n') >= 0 || t.indexOf('\r') >= 0) {
-          sb.append('"').append(t.replace("\"", "\"\"")).append('"');
-        } else {
-          sb.append(t);
-        }
+        sb.append(i > 0 ? "," : "").append(dev.kiln.common.CsvText.field(copy[i]));
       }
       return sb.toString();
     }

@@ -272,16 +272,13 @@ public final class IngestJob {
           .withColumn("_valid", size(col(RecordValidator.REASONS)).equalTo(0))
           .withColumn("_rank", row_number().over(Window.partitionBy(col("_valid"), col(key))
               .orderBy(col(SchemaSpec.SOURCE_FILE), col(SchemaSpec.SOURCE_LINE))));
-      Column duplicate = col("_rank").gt(1);
-      if (DeltaTables.exists(spark, bronze)) {
-        // Keys already in bronze, except this batch's own rows (present when an interrupted batch is resumed).
-        Dataset<Row> existing = spark.read().format("delta").load(bronze)
-            .where(col(SchemaSpec.INGEST_BATCH).notEqual(batchId))
-            .select(col(key).as("_existing_key"));
-        ranked = ranked.join(existing, ranked.col(key).equalTo(existing.col("_existing_key")), "left");
-        duplicate = duplicate.or(col("_existing_key").isNotNull());
-      }
-      return ranked
+      // Keys already in bronze (which run() created before any batch), except this batch's own rows: those are
+      // present when an interrupted batch is resumed.
+      Dataset<Row> existing = spark.read().format("delta").load(bronze)
+          .where(col(SchemaSpec.INGEST_BATCH).notEqual(batchId))
+          .select(col(key).as("_existing_key"));
+      Column duplicate = col("_rank").gt(1).or(col("_existing_key").isNotNull());
+      return ranked.join(existing, ranked.col(key).equalTo(existing.col("_existing_key")), "left")
           .withColumn(STATUS, when(col("_valid").unary_$bang(), lit(QUARANTINED))
               .when(duplicate, lit(DUPLICATE)).otherwise(lit(ACCEPTED)))
           .drop("_valid", "_rank", "_existing_key");

@@ -72,10 +72,8 @@ final class IngestLog {
     return String.format("%s-%06d", table, seq);
   }
 
+  /** Reads the log (which the ingest job creates, empty, before planning). */
   State state(String table) {
-    if (!DeltaTables.exists(spark, path)) {
-      return new State(Set.of(), Optional.empty(), 1);
-    }
     // The log holds one or two small rows per batch: reading it on the driver is cheap.
     List<Row> rows = spark.read().format("delta").load(path)
         .where(org.apache.spark.sql.functions.col("table").equalTo(table))
