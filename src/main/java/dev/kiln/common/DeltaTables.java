@@ -54,16 +54,14 @@ public final class DeltaTables {
     if (exists(spark, path)) {
       return;
     }
-    // the table builder takes no writer options: commit lineage goes through the session setting
-    String key = "spark.databricks.delta.commitInfo.userMetadata";
     for (int attempt = 1; ; attempt++) {
       var builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema);
       if (partitionBy.isPresent()) {
         builder = builder.partitionedBy(partitionBy.get());
       }
-      spark.conf().set(key, userMetadata);
       try {
-        builder.execute();
+        var create = builder;
+        withCommitMetadata(spark, userMetadata, create::execute);
         return;
       } catch (Exception e) {
         if (firstCommitExists(spark, path)) {
@@ -72,8 +70,6 @@ public final class DeltaTables {
         if (attempt == 3) {
           throw e;
         }
-      } finally {
-        spark.conf().unset(key);
       }
       try {
         Thread.sleep(500L * attempt);
@@ -100,6 +96,26 @@ public final class DeltaTables {
     }
     Row last = DeltaTable.forPath(spark, path).history(1).select("version").first();
     return Optional.of(last.getLong(0));
+  }
+
+  /**
+   * Runs {@code commit} with {@code userMetadata} recorded on the Delta commits it makes. For the operations that take
+   * no writer options (MERGE, table builders, REPLACE AS SELECT) this session setting is Delta's only way in.
+   */
+  public static <T> T withCommitMetadata(SparkSession spark, String userMetadata, java.util.function.Supplier<T> commit) {
+    String key = "spark.databricks.delta.commitInfo.userMetadata";
+    spark.conf().set(key, userMetadata);
+    try {
+      return commit.get();
+    } finally {
+      spark.conf().unset(key);
+    }
+  }
+
+  /** The table's properties (TBLPROPERTIES) at its latest version. */
+  public static Map<String, String> properties(SparkSession spark, String path) {
+    Row detail = DeltaTable.forPath(spark, path).detail().select("properties").first();
+    return new java.util.TreeMap<>(detail.<String, String>getJavaMap(0));
   }
 
   /**

@@ -8,6 +8,8 @@ import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -53,6 +55,25 @@ public final class Json {
       throw new KilnUserException("config file not found (" + file + ")");
     } catch (IOException e) {
       throw new KilnUserException("cannot read config file (" + file + "): " + e.getMessage());
+    }
+  }
+
+  /**
+   * Reads a YAML config from {@code file}, or, when no such file exists, from the copy bundled in the jar under the
+   * same relative path (e.g. {@code conf/schemas/events.yaml}), so jobs run from any working directory.
+   */
+  public static <T> T readYamlFileOrBundled(Path file, Class<T> type) {
+    if (Files.exists(file)) {
+      return readYaml(file, type);
+    }
+    String resource = "/" + file.normalize().toString().replace('\\', '/');
+    try (InputStream in = Json.class.getResourceAsStream(resource)) {
+      if (in == null) {
+        throw new KilnUserException("config file not found (" + file + ")");
+      }
+      return readYaml(new String(in.readAllBytes(), StandardCharsets.UTF_8), "bundled " + file, type);
+    } catch (IOException e) {
+      throw new KilnUserException("cannot read bundled config (" + file + "): " + e.getMessage());
     }
   }
 

@@ -2,11 +2,7 @@ package dev.kiln.ingest;
 
 import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
-import java.io.IOException;
-import java.io.InputStream;
 import java.io.Serializable;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.List;
@@ -37,27 +33,9 @@ public record SchemaSpec(String name, String description, String eventKey, Strin
 
   /** Reads and checks a spec; the file may also be a bundled resource path (e.g. {@code conf/schemas/events.yaml}). */
   public static SchemaSpec load(Path file) {
-    SchemaSpec spec;
-    if (Files.exists(file)) {
-      spec = Json.readYaml(file, SchemaSpec.class);
-    } else {
-      spec = loadBundled(file).orElseThrow(() -> new KilnUserException("schema file not found (" + file + ")"));
-    }
+    SchemaSpec spec = Json.readYamlFileOrBundled(file, SchemaSpec.class);
     spec.validate(file.toString());
     return spec;
-  }
-
-  private static Optional<SchemaSpec> loadBundled(Path file) {
-    String resource = "/" + file.normalize().toString().replace('\\', '/');
-    try (InputStream in = SchemaSpec.class.getResourceAsStream(resource)) {
-      if (in == null) {
-        return Optional.empty();
-      }
-      String yaml = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-      return Optional.of(Json.readYaml(yaml, "bundled " + file, SchemaSpec.class));
-    } catch (IOException e) {
-      return Optional.empty();
-    }
   }
 
   void validate(String source) {

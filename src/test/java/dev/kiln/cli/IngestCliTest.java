@@ -81,7 +81,7 @@ class IngestCliTest {
         new BadInput("unreadable schema yaml", List.of("--source", csv, "--schema", f.resolve("bad.yaml").toString()),
             "bad.yaml, line 4"),
         new BadInput("schema file missing", List.of("--source", csv, "--schema", f.resolve("none.yaml").toString()),
-            "schema file not found"),
+            "config file not found"),
         new BadInput("table that is not delta", List.of("--source", csv, "--table", "other", "--schema",
             "conf/schemas/events.yaml"), "table bronze.other exists but is not a Delta table"),
         new BadInput("unknown format", List.of("--source", csv, "--format", "xml"), "Invalid value for option '--format'"),

@@ -74,6 +74,6 @@ class SchemaSpecTest {
   @Test
   void missingFileIsAUserError() {
     String msg = assertThrows(KilnUserException.class, () -> SchemaSpec.load(tmp.resolve("none.yaml"))).getMessage();
-    assertTrue(msg.contains("schema file not found") && msg.contains("none.yaml"), msg);
+    assertTrue(msg.contains("config file not found") && msg.contains("none.yaml"), msg);
   }
 }

@@ -1,0 +1,277 @@
+package dev.kiln.features;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.lit;
+
+import dev.kiln.common.DataRoot;
+import dev.kiln.common.DeltaTables;
+import dev.kiln.common.KilnUserException;
+import dev.kiln.common.TableRef;
+import io.delta.exceptions.DeltaConcurrentModificationException;
+import io.delta.tables.DeltaTable;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.storage.StorageLevel;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Computes a feature set from a source table into the Delta table {@code features.<name>}, keyed by the event key.
+ *
+ * <p>The first run (and {@code --full}, a new spec version, or a source table that was rewritten rather than
+ * appended to) computes every row and replaces the table in one commit. Later runs are incremental: only source rows
+ * not yet in the feature table are read as new, and the rows they affect (see {@link PointInTimeAggregates}) are
+ * merged in one commit, so the table always equals a full recompute of the source version it records. The
+ * feature-set name, version, definition hash and definitions are table properties; each commit's metadata names the
+ * source table and version it reflects.
+ */
+public final class FeatureJob {
+  private static final Logger LOG = LoggerFactory.getLogger(FeatureJob.class);
+  static final String PROP_NAME = "kiln.feature_set.name";
+  static final String PROP_VERSION = "kiln.feature_set.version";
+  static final String PROP_HASH = "kiln.feature_set.hash";
+  static final String PROP_SPEC = "kiln.feature_set.spec";
+  private static final String IS_NEW = "_is_new";
+
+  private final FeatureConfig config;
+  private final FeatureSetSpec spec;
+
+  /** Reads and checks the spec before any Spark work. */
+  public FeatureJob(FeatureConfig config) {
+    this.config = config;
+    this.spec = FeatureSetSpec.load(config.specFile());
+  }
+
+  public FeatureSetSpec spec() {
+    return spec;
+  }
+
+  public FeatureResult run(SparkSession spark) {
+    long started = System.nanoTime();
+    DataRoot root = config.dataRoot();
+    TableRef sourceRef = TableRef.parse(config.sourceTable()
+        .orElse(spec.sourceTable() == null ? "bronze.events" : spec.sourceTable()), "bronze");
+    TableRef featureRef = new TableRef("features", spec.name());
+    String sourcePath = root.table(sourceRef);
+    String featurePath = root.table(featureRef);
+    if (!DeltaTables.exists(spark, sourcePath)) {
+      throw new KilnUserException("source table " + sourceRef + " does not exist (" + sourcePath
+          + "); ingest data first");
+    }
+    DeltaTables.requireDeltaOrAbsent(spark, featurePath, featureRef);
+    long sourceVersion = DeltaTables.latestVersion(spark, sourcePath).orElseThrow();
+    Dataset<Row> source = spark.read().format("delta").option("versionAsOf", sourceVersion).load(sourcePath);
+    FeatureColumns columns = new FeatureColumns(spec, config.specFile().toString(), source.schema(), sourceRef);
+
+    Plan plan = plan(spark, featurePath, featureRef, sourcePath, sourceVersion);
+    LOG.info("features {} v{} from {} version {}: {} ({})", featureRef, spec.version(), sourceRef, sourceVersion,
+        plan.mode(), plan.reason());
+    Map<String, Object> lineage = new LinkedHashMap<>();
+    lineage.put("feature_set", spec.name());
+    lineage.put("feature_set_version", spec.version());
+    lineage.put("feature_set_hash", spec.definitionHash());
+    lineage.put("spec", spec.toJson());
+    lineage.put("source_table", sourceRef.toString());
+    lineage.put("source_version", sourceVersion);
+    lineage.put("mode", plan.mode());
+    String commitMeta = DeltaTables.commitMetadata("features", lineage);
+
+    Dataset<Row> events = columns.events(source);
+    long newRows = 0;
+    long updatedRows = 0;
+    try {
+      if (plan.mode().equals("full")) {
+        newRows = writeFull(spark, events, columns, featurePath, commitMeta);
+      } else if (plan.mode().equals("incremental")) {
+        long[] counts = writeIncremental(spark, events, columns, featurePath, commitMeta);
+        newRows = counts[0];
+        updatedRows = counts[1];
+      }
+    } catch (DeltaConcurrentModificationException e) {
+      throw new KilnUserException("another run changed " + featureRef + " while this one was computing ("
+          + e.getClass().getSimpleName() + "); nothing was written by this run, re-run it");
+    }
+    String mode = plan.mode().equals("incremental") && newRows == 0 ? "up-to-date" : plan.mode();
+    mirrorProperties(spark, featurePath);
+    long tableVersion = DeltaTables.latestVersion(spark, featurePath).orElseThrow();
+    Dataset<Row> table = spark.read().format("delta").option("versionAsOf", tableVersion).load(featurePath);
+    long tableRows = table.count();
+    boolean statsWritten = false;
+    if (config.stats()) {
+      statsWritten = new FeatureStats(spark, root).writeIfAbsent(spec, featureRef, tableVersion, table);
+    }
+    double seconds = (System.nanoTime() - started) / 1e9;
+    LOG.info("features {}: {} new, {} updated rows; version {} has {} rows ({} s)", featureRef, newRows,
+        updatedRows, tableVersion, tableRows, String.format("%.1f", seconds));
+    return new FeatureResult(featureRef.toString(), featurePath, spec.name(), spec.version(), mode,
+        mode.equals("up-to-date") ? "no new rows in " + sourceRef : plan.reason(), sourceRef.toString(),
+        sourceVersion, newRows, updatedRows, tableVersion, tableRows, statsWritten, seconds);
+  }
+
+  private record Plan(String mode, String reason) {}
+
+  /** Decides between a full recompute, an incremental merge and nothing, checking the spec against the table. */
+  private Plan plan(SparkSession spark, String featurePath, TableRef featureRef, String sourcePath,
+                    long sourceVersion) {
+    if (!DeltaTables.exists(spark, featurePath)) {
+      return new Plan("full", "first run");
+    }
+    Optional<FeatureTableState> state = FeatureTableState.at(spark, featurePath, Optional.empty());
+    if (state.isEmpty()) {
+      return new Plan("full", "no features commit in the table's history");
+    }
+    FeatureTableState current = state.get();
+    String where = " (" + config.specFile() + ")";
+    if (!spec.name().equals(current.featureSet())) {
+      throw new KilnUserException(featureRef + " holds feature set '" + current.featureSet() + "', not '"
+          + spec.name() + "'" + where);
+    }
+    if (current.featureSetVersion() > spec.version()) {
+      throw new KilnUserException("feature set " + spec.name() + " version " + spec.version() + " is older than "
+          + "version " + current.featureSetVersion() + " already in " + featureRef + where);
+    }
+    if (current.featureSetVersion() == spec.version() && !spec.definitionHash().equals(current.hash())) {
+      throw new KilnUserException("feature set " + spec.name() + " version " + spec.version() + " already exists in "
+          + featureRef + " with different definitions (hash " + current.hash() + ", spec has "
+          + spec.definitionHash() + "); bump 'version' to change features" + where);
+    }
+    if (current.featureSetVersion() < spec.version()) {
+      return new Plan("full", "feature set version " + current.featureSetVersion() + " -> " + spec.version());
+    }
+    if (config.full()) {
+      return new Plan("full", "--full");
+    }
+    long processed = current.sourceVersion();
+    if (processed > sourceVersion) {
+      return new Plan("full", "source version " + sourceVersion + " is older than the " + processed + " processed");
+    }
+    Optional<String> rewrite = firstRewrite(spark, sourcePath, processed, sourceVersion);
+    if (rewrite.isPresent()) {
+      return new Plan("full", "source was rewritten since version " + processed + " (" + rewrite.get() + ")");
+    }
+    return new Plan("incremental", "source version " + processed + " -> " + sourceVersion);
+  }
+
+  private static final Set<String> NO_DATA_CHANGE = Set.of("OPTIMIZE", "VACUUM START", "VACUUM END",
+      "SET TBLPROPERTIES", "CREATE TABLE", "ADD COLUMNS", "CHANGE COLUMN", "UPGRADE PROTOCOL");
+
+  /** The first commit after {@code from} that did more than append rows, e.g. a DELETE, UPDATE or overwrite. */
+  private static Optional<String> firstRewrite(SparkSession spark, String sourcePath, long from, long to) {
+    List<Row> commits = DeltaTable.forPath(spark, sourcePath).history()
+        .where(col("version").gt(from).and(col("version").leq(to)))
+        .select("version", "operation", "operationParameters").orderBy("version").collectAsList();
+    for (Row c : commits) {
+      String op = c.getString(1);
+      Map<String, String> params = c.isNullAt(2) ? Map.of() : c.getJavaMap(2);
+      boolean append = (op.equals("WRITE") || op.equals("STREAMING UPDATE"))
+          && String.valueOf(params.getOrDefault("mode", params.get("outputMode"))).equals("Append");
+      if (!append && !NO_DATA_CHANGE.contains(op)) {
+        return Optional.of(op + " at version " + c.getLong(0));
+      }
+    }
+    return Optional.empty();
+  }
+
+  private long writeFull(SparkSession spark, Dataset<Row> events, FeatureColumns columns, String featurePath,
+                         String commitMeta) {
+    List<Column> select = new ArrayList<>(columns.rowFeatures());
+    select.add(col(FeatureColumns.TS_MICROS));
+    Dataset<Row> rows = events.select(select.toArray(Column[]::new));
+    PointInTimeAggregates aggregates = new PointInTimeAggregates(spec);
+    for (String entity : spec.entities()) {
+      rows = aggregates.addTo(rows, entity);
+    }
+    Dataset<Row> table = rows.select(columns.tableColumns().stream().map(c -> col(c)).toArray(Column[]::new));
+    DeltaTables.withCommitMetadata(spark, commitMeta, () -> {
+      // The V2 writer's REPLACE TABLE AS SELECT fails on path tables (delta-io/delta#4671): overwrite instead. The
+      // feature-set identity travels in the commit metadata, atomically with the data.
+      table.write().format("delta").mode("overwrite").option("overwriteSchema", "true")
+          .partitionBy(FeatureColumns.EVENT_DATE).save(featurePath);
+      return null;
+    });
+    return lastOperationMetric(spark, featurePath, "numOutputRows");
+  }
+
+  /** Merges new rows and the rows they affect; returns {new rows, updated rows}. */
+  private long[] writeIncremental(SparkSession spark, Dataset<Row> events, FeatureColumns columns,
+                                  String featurePath, String commitMeta) {
+    String key = spec.eventKey();
+    Dataset<Row> existing = spark.read().format("delta").load(featurePath).select(key);
+    Dataset<Row> fresh = events.join(existing, new String[] {key}, "left_anti")
+        .persist(StorageLevel.MEMORY_AND_DISK());
+    try {
+      long freshCount = fresh.count();
+      if (freshCount == 0) {
+        return new long[] {0, 0};
+      }
+      LOG.info("{} new source rows", freshCount);
+      PointInTimeAggregates aggregates = new PointInTimeAggregates(spec);
+      Dataset<Row> changes = fresh.select(columns.rowFeatures().toArray(Column[]::new)).withColumn(IS_NEW, lit(true));
+      for (String entity : spec.entities()) {
+        Dataset<Row> affected = aggregates.affectedRows(events, fresh, entity).withColumn(hasFlag(entity), lit(true));
+        changes = changes.join(affected, new String[] {key}, "full_outer");
+      }
+      Map<String, String> update = new LinkedHashMap<>();
+      for (String entity : spec.entities()) {
+        for (FeatureSetSpec.Aggregate a : aggregates.aggregatesOf(entity)) {
+          for (String c : a.outputColumns()) {
+            update.put(c, "CASE WHEN s." + hasFlag(entity) + " THEN s." + c + " ELSE t." + c + " END");
+          }
+        }
+      }
+      Map<String, String> insert = new LinkedHashMap<>();
+      for (String c : columns.tableColumns()) {
+        insert.put(c, "s." + c);
+      }
+      Dataset<Row> source = changes;
+      DeltaTables.withCommitMetadata(spark, commitMeta, () -> {
+        DeltaTable.forPath(spark, featurePath).as("t")
+            .merge(source.as("s"), "t." + key + " = s." + key)
+            .whenMatched("s." + IS_NEW + " IS NULL").updateExpr(update)
+            .whenNotMatched("s." + IS_NEW).insertExpr(insert)
+            .execute();
+        return null;
+      });
+      return new long[] {lastOperationMetric(spark, featurePath, "numTargetRowsInserted"),
+          lastOperationMetric(spark, featurePath, "numTargetRowsUpdated")};
+    } finally {
+      fresh.unpersist();
+    }
+  }
+
+  /** Mirrors the feature-set identity into the table properties (one metadata commit, only when they differ). */
+  private void mirrorProperties(SparkSession spark, String featurePath) {
+    Map<String, String> wanted = new LinkedHashMap<>();
+    wanted.put(PROP_NAME, spec.name());
+    wanted.put(PROP_VERSION, String.valueOf(spec.version()));
+    wanted.put(PROP_HASH, spec.definitionHash());
+    wanted.put(PROP_SPEC, spec.toJson());
+    Map<String, String> props = DeltaTables.properties(spark, featurePath);
+    if (wanted.entrySet().stream().allMatch(e -> e.getValue().equals(props.get(e.getKey())))) {
+      return;
+    }
+    String assignments = wanted.entrySet().stream().map(e -> "'" + e.getKey() + "' = '"
+        + e.getValue().replace("\\", "\\\\").replace("'", "\\'") + "'").collect(Collectors.joining(", "));
+    DeltaTables.withCommitMetadata(spark, DeltaTables.commitMetadata("features", Map.of("action", "properties")),
+        () -> spark.sql("ALTER TABLE delta.`" + featurePath + "` SET TBLPROPERTIES (" + assignments + ")"));
+  }
+
+  private static String hasFlag(String entity) {
+    return "_has_" + entity;
+  }
+
+  private static long lastOperationMetric(SparkSession spark, String path, String metric) {
+    Row last = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first();
+    Map<String, String> metrics = last.isNullAt(0) ? Map.of() : last.getJavaMap(0);
+    return Long.parseLong(metrics.getOrDefault(metric, "0"));
+  }
+}
