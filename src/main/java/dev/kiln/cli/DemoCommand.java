@@ -4,6 +4,12 @@ import dev.kiln.common.DataRoot;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.Secrets;
 import dev.kiln.common.SparkSessions;
+import dev.kiln.features.FeatureConfig;
+import dev.kiln.features.FeatureJob;
+import dev.kiln.features.FeatureResult;
+import dev.kiln.features.TrainsetConfig;
+import dev.kiln.features.TrainsetJob;
+import dev.kiln.features.TrainsetManifest;
 import dev.kiln.generate.EventGenerator;
 import dev.kiln.generate.GenerateConfig;
 import dev.kiln.generate.GenerateResult;
@@ -23,7 +29,8 @@ import picocli.CommandLine.Option;
 /** The whole platform end to end on embedded local Spark; grows as stages land. */
 @Command(name = "demo", mixinStandardHelpOptions = true,
     description = {"Run the pipeline end to end on an embedded local Spark: generate sample events (with 1% bad "
-        + "rows), then ingest them into Delta bronze + quarantine. Re-running adds nothing."})
+        + "rows), ingest them into Delta bronze + quarantine, compute point-in-time features into features.clicks "
+        + "and build a training set. Re-running adds nothing."})
 final class DemoCommand implements Callable<Integer> {
   @Option(names = "--rows", defaultValue = "100000", description = "Events to generate (default: ${DEFAULT-VALUE}).")
   long rows;
@@ -67,6 +74,20 @@ final class DemoCommand implements Callable<Integer> {
     step(out, 2, "ingest", result.batches().isEmpty() ? "nothing new (already ingested)"
         : String.format("read %,d = accepted %,d + quarantined %,d + duplicates %,d", result.read(),
             result.accepted(), result.quarantined(), result.duplicates()));
+    var spark = SparkSessions.getOrCreate("kiln demo");
+    FeatureResult features = new FeatureJob(new FeatureConfig(root, Path.of("conf/features/clicks.yaml"),
+        Optional.empty(), false, true)).run(spark);
+    step(out, 3, "features", features.mode().equals("up-to-date") ? "nothing new (features.clicks is up to date)"
+        : String.format("%s: %,d new rows, %,d updated; %s has %,d rows (%.0f s)", features.mode(),
+            features.newRows(), features.updatedRows(), features.featureTable(), features.tableRows(),
+            features.seconds()));
+    TrainsetJob.Result trainset = new TrainsetJob(new TrainsetConfig(root, "clicks", Optional.empty(),
+        TrainsetConfig.Split.RANDOM, 0.2, 0.1, seed, Optional.empty(), Optional.empty(), Optional.empty()))
+        .run(spark);
+    TrainsetManifest m = trainset.manifest();
+    step(out, 4, "trainset", String.format("%s%s: train %,d, validation %,d, test %,d rows", m.id(),
+        trainset.reused() ? " (exists)" : "", m.rows().get("train"), m.rows().get("validation"),
+        m.rows().get("test")));
     if (common.json) {
       out.println(dev.kiln.common.Json.toJson(Summaries.ingestJson(result)));
     }
@@ -75,6 +96,11 @@ final class DemoCommand implements Callable<Integer> {
     out.println("  bronze.events      " + result.bronzePath());
     out.println("  quarantine.events  " + result.quarantinePath());
     out.println("  meta.ingest_log    " + root.resolve("tables/meta/ingest_log"));
+    out.println("  features.clicks    " + features.path());
+    out.println("  meta.feature_stats " + root.resolve("tables/meta/feature_stats"));
+    out.println("Training set: " + root.resolve("trainsets/" + m.id()) + " (manifest.json, data/)");
+    out.println("Try: ./kiln sql \"SELECT hour, avg(label) ctr, count(*) n FROM features.clicks GROUP BY hour "
+        + "ORDER BY hour\" --data-root " + root);
     return 0;
   }
 
