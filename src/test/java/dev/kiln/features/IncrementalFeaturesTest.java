@@ -6,13 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.common.DataRoot;
-import dev.kiln.generate.EventGenerator;
-import dev.kiln.generate.GenerateConfig;
-import dev.kiln.ingest.IngestConfig;
-import dev.kiln.ingest.IngestJob;
-import dev.kiln.ingest.SourceFormat;
 import dev.kiln.testing.SharedSpark;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,12 +40,10 @@ class IncrementalFeaturesTest {
 
   @BeforeAll
   void ingestThreeBatchesWithFeaturesAfterEach() {
-    new EventGenerator(new GenerateConfig(9_000, tmp.resolve("src"), 11, 0.0, 3)).generate();
+    Path src = GeneratedEvents.generate(tmp, 9_000, 11, 3);
     root = DataRoot.of(tmp.resolve("root").toString());
     for (int b = 0; b < 3; b++) {
-      new IngestJob(new IngestConfig(root, tmp.resolve("src/events-0000" + b + ".csv").toString(), SourceFormat.CSV,
-          "events", Path.of("conf/schemas/events.yaml"), Optional.of("salt-0123456789".getBytes(
-              StandardCharsets.UTF_8)))).run(spark);
+      GeneratedEvents.ingest(spark, root, src.resolve("events-0000" + b + ".csv").toString());
       runs.add(features(false));
       if (b == 1) {
         early = trainset(TrainsetConfig.Split.RANDOM, Optional.empty()).manifest();

@@ -4,13 +4,7 @@ import static org.apache.spark.sql.functions.col;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.common.DataRoot;
-import dev.kiln.generate.EventGenerator;
-import dev.kiln.generate.GenerateConfig;
-import dev.kiln.ingest.IngestConfig;
-import dev.kiln.ingest.IngestJob;
-import dev.kiln.ingest.SourceFormat;
 import dev.kiln.testing.SharedSpark;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -49,11 +43,7 @@ class PointInTimeAucTest {
 
   @Test
   void pointInTimeCtrFeaturesRaiseHeldOutAucOverTimeFeaturesAlone() {
-    new EventGenerator(new GenerateConfig(40_000, tmp.resolve("src"), 42, 0.0, 1)).generate();
-    DataRoot root = DataRoot.of(tmp.resolve("root").toString());
-    new IngestJob(new IngestConfig(root, tmp.resolve("src").toString(), SourceFormat.CSV, "events",
-        Path.of("conf/schemas/events.yaml"), Optional.of("salt-0123456789".getBytes(StandardCharsets.UTF_8))))
-        .run(spark);
+    DataRoot root = GeneratedEvents.ingested(spark, tmp, 40_000, 42);
     new FeatureJob(new FeatureConfig(root, Path.of("conf/features/clicks.yaml"), Optional.empty(), false, false))
         .run(spark);
     // time split: the model is judged on later events, as it would be in production

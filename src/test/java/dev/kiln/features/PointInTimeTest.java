@@ -6,15 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.common.DataRoot;
-import dev.kiln.generate.EventGenerator;
-import dev.kiln.generate.GenerateConfig;
-import dev.kiln.ingest.IngestConfig;
-import dev.kiln.ingest.IngestJob;
-import dev.kiln.ingest.SourceFormat;
 import dev.kiln.testing.SharedSpark;
 import io.delta.tables.DeltaTable;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Timestamp;
@@ -50,11 +44,7 @@ class PointInTimeTest {
 
   @Test
   void changingOrDeletingEventsAfterTLeavesEveryFeatureAtOrBeforeTUnchanged() {
-    new EventGenerator(new GenerateConfig(6_000, tmp.resolve("src"), 3, 0.0, 1)).generate();
-    DataRoot root = DataRoot.of(tmp.resolve("root").toString());
-    new IngestJob(new IngestConfig(root, tmp.resolve("src").toString(), SourceFormat.CSV, "events",
-        Path.of("conf/schemas/events.yaml"), Optional.of("salt-0123456789".getBytes(StandardCharsets.UTF_8))))
-        .run(spark);
+    DataRoot root = GeneratedEvents.ingested(spark, tmp, 6_000, 3);
     FeatureResult before = features(root, SPEC);
 
     // t: an event time shared by the rows we look at; from t on, flip every label (the rows at t included: their
