@@ -67,7 +67,8 @@ public final class FeaturePipeline {
     List<String> toImpute = new ArrayList<>();
     List<String> imputeStrategies = new ArrayList<>();
     List<String> toScale = new ArrayList<>();
-    List<String> oneHotIn = new ArrayList<>();
+    List<String> oneHotIn = new ArrayList<>(); // categorical indexes: the indexer already has an unknown bucket
+    List<String> oneHotTime = new ArrayList<>(); // hour, day of week: a value training never saw gets an extra slot
     List<String> indexIn = new ArrayList<>();
     List<String> indexOut = new ArrayList<>();
 
@@ -79,7 +80,7 @@ public final class FeaturePipeline {
       if (t.equals("is_weekend")) {
         plain.add("t_" + t);
       } else {
-        oneHotIn.add("t_" + t);
+        oneHotTime.add("t_" + t);
       }
     }
     for (FeatureSetSpec.Categorical c : spec.categorical()) {
@@ -138,7 +139,7 @@ public final class FeaturePipeline {
         }
       }
     }
-    if (plain.isEmpty() && oneHotIn.isEmpty() && toScale.isEmpty()) {
+    if (plain.isEmpty() && oneHotIn.isEmpty() && oneHotTime.isEmpty() && toScale.isEmpty()) {
       throw new KilnUserException("no features selected from feature set " + spec.name());
     }
 
@@ -149,11 +150,13 @@ public final class FeaturePipeline {
           .setOutputCols(indexOut.toArray(String[]::new)).setHandleInvalid("keep")
           .setStringOrderType("frequencyDesc"));
     }
-    if (!oneHotIn.isEmpty()) {
-      stages.add(new OneHotEncoder().setInputCols(oneHotIn.toArray(String[]::new))
-          .setOutputCols(oneHotIn.stream().map(c -> c + "_vec").toArray(String[]::new))
-          .setDropLast(false).setHandleInvalid("keep"));
-      oneHotIn.forEach(c -> vectors.add(c + "_vec"));
+    for (List<String> group : List.of(oneHotTime, oneHotIn)) {
+      if (!group.isEmpty()) {
+        stages.add(new OneHotEncoder().setInputCols(group.toArray(String[]::new))
+            .setOutputCols(group.stream().map(c -> c + "_vec").toArray(String[]::new))
+            .setDropLast(false).setHandleInvalid(group == oneHotTime ? "keep" : "error"));
+        group.forEach(c -> vectors.add(c + "_vec"));
+      }
     }
     // one Imputer per strategy: Spark's Imputer takes a single strategy for all its columns
     for (String strategy : new LinkedHashSet<>(imputeStrategies)) {
