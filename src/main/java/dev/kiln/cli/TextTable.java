@@ -18,6 +18,12 @@ final class TextTable {
     return this;
   }
 
+  static void print(PrintWriter out, List<String> header, List<List<String>> rows) {
+    TextTable table = new TextTable(header);
+    rows.forEach(table::add);
+    table.print(out);
+  }
+
   void print(PrintWriter out) {
     int[] width = new int[header.size()];
     boolean[] numeric = new boolean[header.size()];

@@ -45,6 +45,24 @@ public final class FeaturePipeline {
    * used to the named ones (time features, categorical columns, numeric and aggregate names).
    */
   public static List<PipelineStage> stages(FeatureSetSpec spec, Dataset<Row> train, Optional<Set<String>> only) {
+    return build(spec, train, only, Layout.ONE_HOT).stages();
+  }
+
+  /**
+   * How categorical and time features are laid out: {@code ONE_HOT} vectors for linear models and neural nets, or
+   * {@code TREES}: one numeric column each (category index, hour as a number), unscaled — what tree learners split
+   * on, and dense columns XGBoost reads directly (its missing values stay NaN instead of sparse zeros).
+   */
+  public enum Layout { ONE_HOT, TREES }
+
+  /**
+   * @param columns for {@code TREES}: the numeric columns assembled into {@link #FEATURES}, in order (XGBoost takes
+   *                them as its {@code featuresCols})
+   */
+  public record Built(List<PipelineStage> stages, List<String> columns) {}
+
+  public static Built build(FeatureSetSpec spec, Dataset<Row> train, Optional<Set<String>> only, Layout layout) {
+    boolean trees = layout == Layout.TREES;
     Set<String> wanted = only.orElse(null);
     if (wanted != null) {
       Set<String> known = new LinkedHashSet<>(spec.timeFeatures());
@@ -77,7 +95,7 @@ public final class FeaturePipeline {
         continue;
       }
       select.add("CAST(`" + t + "` AS DOUBLE) AS `t_" + t + "`");
-      if (t.equals("is_weekend")) {
+      if (t.equals("is_weekend") || trees) {
         plain.add("t_" + t);
       } else {
         oneHotTime.add("t_" + t);
@@ -90,7 +108,7 @@ public final class FeaturePipeline {
       select.add("COALESCE(CAST(`" + c.column() + "` AS STRING), '" + MISSING + "') AS `c_" + c.column() + "`");
       indexIn.add("c_" + c.column());
       indexOut.add("i_" + c.column());
-      if (c.encoding().equals("onehot")) {
+      if (c.encoding().equals("onehot") && !trees) {
         oneHotIn.add("i_" + c.column());
       } else {
         plain.add("i_" + c.column());
@@ -107,7 +125,7 @@ public final class FeaturePipeline {
         imputeStrategies.add(n.impute());
         column = column + "_imp";
       }
-      (n.scale().equals("standard") ? toScale : plain).add(column);
+      (n.scale().equals("standard") && !trees ? toScale : plain).add(column);
     }
     Optional<Double> prior = Optional.empty();
     for (FeatureSetSpec.Aggregate a : spec.aggregates()) {
@@ -180,6 +198,6 @@ public final class FeaturePipeline {
     inputs.addAll(vectors);
     stages.add(new VectorAssembler().setInputCols(inputs.toArray(String[]::new)).setOutputCol(FEATURES)
         .setHandleInvalid("keep"));
-    return stages;
+    return new Built(stages, trees ? List.copyOf(plain) : List.of());
   }
 }

@@ -13,12 +13,12 @@ import static org.apache.spark.sql.functions.xxhash64;
 import dev.kiln.common.BuildInfo;
 import dev.kiln.common.DataRoot;
 import dev.kiln.common.DeltaTables;
+import dev.kiln.common.HadoopFiles;
 import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.TableRef;
 import io.delta.tables.DeltaTable;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -30,9 +30,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
-import org.apache.hadoop.fs.FSDataInputStream;
-import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -260,35 +257,19 @@ public final class TrainsetJob {
     if (!id.matches("[A-Za-z0-9._-]+")) {
       throw new KilnUserException("invalid trainset id '" + id + "'");
     }
-    Path file = new Path(root.resolve("trainsets/" + id + "/manifest.json"));
-    try {
-      FileSystem fs = file.getFileSystem(spark.sparkContext().hadoopConfiguration());
-      if (!fs.exists(file)) {
-        return Optional.empty();
+    String file = root.resolve("trainsets/" + id + "/manifest.json");
+    return HadoopFiles.read(spark, file).map(json -> {
+      try {
+        return Json.JSON.readValue(json, TrainsetManifest.class);
+      } catch (IOException e) {
+        throw new KilnUserException("unreadable trainset manifest (" + file + "): " + e.getMessage());
       }
-      try (FSDataInputStream in = fs.open(file)) {
-        return Optional.of(Json.JSON.readValue((java.io.InputStream) in, TrainsetManifest.class));
-      }
-    } catch (IOException e) {
-      throw new KilnUserException("cannot read trainset manifest (" + file + "): " + e.getMessage());
-    }
+    });
   }
 
-  /** Written to a temporary name and renamed, so a manifest is either whole or absent. */
+  /** Written last, atomically: a trainset exists once its manifest does. */
   private static void writeManifest(SparkSession spark, DataRoot root, TrainsetManifest m) {
-    Path file = new Path(root.resolve("trainsets/" + m.id() + "/manifest.json"));
-    Path tmp = new Path(root.resolve("trainsets/" + m.id() + "/.manifest.json.tmp"));
-    try {
-      FileSystem fs = file.getFileSystem(spark.sparkContext().hadoopConfiguration());
-      try (OutputStream out = fs.create(tmp, true)) {
-        out.write(Json.toPrettyJson(m).getBytes(StandardCharsets.UTF_8));
-      }
-      if (!fs.rename(tmp, file)) {
-        throw new IOException("rename failed");
-      }
-    } catch (IOException e) {
-      throw new IllegalStateException("cannot write trainset manifest " + file, e);
-    }
+    HadoopFiles.writeAtomically(spark, root.resolve("trainsets/" + m.id() + "/manifest.json"), Json.toPrettyJson(m));
   }
 
   private static String digest(String text) {

@@ -1,0 +1,67 @@
+package dev.kiln.cli;
+
+import dev.kiln.common.Json;
+import dev.kiln.common.SparkSessions;
+import dev.kiln.registry.RunsTable;
+import dev.kiln.train.ModelType;
+import dev.kiln.train.TrainConfig;
+import dev.kiln.train.TrainJob;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "train", mixinStandardHelpOptions = true,
+    description = {"Train a model on a trainset and record the run in meta.runs.",
+        "The feature set's fitted transforms and the model are saved together as one Spark ML pipeline in "
+            + "artifacts/<run>/model, with metrics.json, curves.json, a model card and, for XGBoost, the native "
+            + "booster (xgboost.json, xgboost.ubj) and feature importance."})
+final class TrainCommand implements Callable<Integer> {
+  @Option(names = "--trainset", required = true, paramLabel = "ID", description = "Trainset id (kiln trainset).")
+  String trainset;
+
+  @Option(names = "--model", required = true, paramLabel = "TYPE", description = "xgboost, gbt, logreg or rf.")
+  String model;
+
+  @Option(names = "--conf", paramLabel = "FILE", description = "Parameters YAML (default: conf/train/<model>.yaml).")
+  Path conf;
+
+  @Option(names = "--set", paramLabel = "KEY=VALUE", description = "Override a parameter, e.g. --set max_depth=8.")
+  Map<String, String> overrides = new LinkedHashMap<>();
+
+  @Option(names = "--threshold", defaultValue = "0.5",
+      description = "Probability cut for precision/recall/F1 (default: ${DEFAULT-VALUE}).")
+  double threshold;
+
+  @Option(names = "--seed", defaultValue = "42", description = "Random seed (default: ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Mixin
+  CommonOptions common;
+
+  @Override
+  public Integer call() {
+    TrainConfig config = new TrainConfig(common.dataRoot(), trainset, ModelType.parse(model),
+        Optional.ofNullable(conf), overrides, threshold, seed);
+    TrainJob.Result r = new TrainJob(config).run(SparkSessions.getOrCreate("kiln train " + model));
+    RunsTable.Run run = r.run();
+    PrintWriter out = common.out();
+    if (common.json) {
+      out.println(Json.toJson(run));
+      return 0;
+    }
+    Map<String, Double> m = run.metrics();
+    out.printf("run %s: %s on trainset %s (%,d train rows) in %.1f s%n", run.runId(), run.modelType(),
+        run.trainsetId(), run.trainRows(), run.durationS());
+    out.printf("  test ROC AUC %.4f, PR AUC %.4f, log loss %.4f, Brier %.4f; at %.2f: precision %.3f, recall %.3f,"
+        + " F1 %.3f%n", m.get("roc_auc"), m.get("pr_auc"), m.get("log_loss"), m.get("brier"), m.get("threshold"),
+        m.get("precision"), m.get("recall"), m.get("f1"));
+    out.println("  artifacts " + run.artifacts());
+    return 0;
+  }
+}

@@ -1,0 +1,80 @@
+package dev.kiln.train;
+
+import dev.kiln.common.KilnUserException;
+import dev.kiln.features.FeaturePipeline;
+import ml.dmlc.xgboost4j.scala.spark.XGBoostClassifier;
+import org.apache.spark.ml.PipelineStage;
+import org.apache.spark.ml.classification.GBTClassifier;
+import org.apache.spark.ml.classification.LogisticRegression;
+import org.apache.spark.ml.classification.RandomForestClassifier;
+import org.apache.spark.sql.SparkSession;
+
+/** The Spark ML estimator for each model type, configured from {@link ModelParams}. */
+final class Estimators {
+  static final String PROBABILITY = "probability";
+
+  private Estimators() {}
+
+  static PipelineStage mllib(ModelParams p, long seed) {
+    return switch (p.model()) {
+      case LOGREG -> new LogisticRegression().setFeaturesCol(FeaturePipeline.FEATURES)
+          .setLabelCol(FeaturePipeline.LABEL).setMaxIter(p.integer("max_iter")).setRegParam(p.real("reg_param"))
+          .setElasticNetParam(p.real("elastic_net"));
+      case GBT -> new GBTClassifier().setFeaturesCol(FeaturePipeline.FEATURES).setLabelCol(FeaturePipeline.LABEL)
+          .setMaxIter(p.integer("max_iter")).setMaxDepth(p.integer("max_depth")).setStepSize(p.real("step_size"))
+          .setSeed(seed);
+      case RF -> new RandomForestClassifier().setFeaturesCol(FeaturePipeline.FEATURES)
+          .setLabelCol(FeaturePipeline.LABEL).setNumTrees(p.integer("num_trees")).setMaxDepth(p.integer("max_depth"))
+          .setSeed(seed);
+      case XGBOOST -> throw new IllegalArgumentException("xgboost is built by Estimators.xgboost");
+    };
+  }
+
+  /**
+   * A "missing" value no feature ever takes. XGBoost4J-Spark 3.4 refuses sparse vectors while missing is NaN (it
+   * cannot tell stored zeros from absent ones), and its multi-column input ({@code featuresCols}) returns wrong
+   * probabilities from {@code transform}; with an explicit sentinel it densifies sparse vectors keeping zeros as
+   * values, and NaN stays missing as it always is in XGBoost.
+   */
+  static final float MISSING = -Float.MAX_VALUE;
+
+  /**
+   * XGBoost4J-Spark on the assembled feature vector. Its setters are Scala trait setters returning an erased
+   * type, so they are called one by one. Workers run in barrier mode: asking for more than the free task slots would
+   * wait forever, so that is refused up front.
+   */
+  static XGBoostClassifier xgboost(SparkSession spark, ModelParams p, long seed, boolean earlyStopping) {
+    int taskCpus = spark.sparkContext().getConf().getInt("spark.task.cpus", 1);
+    int slots = Math.max(1, spark.sparkContext().defaultParallelism() / taskCpus);
+    int workers = p.integer("num_workers") == 0 ? Math.min(slots, 2) : p.integer("num_workers");
+    int nthread = p.integer("nthread") == 0 ? taskCpus : p.integer("nthread");
+    if (workers > slots) {
+      throw new KilnUserException("num_workers = " + workers + " but Spark has only " + slots + " task slot(s); "
+          + "XGBoost's workers must all run at once (lower num_workers or add executors)");
+    }
+    if (nthread > taskCpus) {
+      throw new KilnUserException("nthread = " + nthread + " exceeds spark.task.cpus = " + taskCpus
+          + " (XGBoost4J-Spark refuses it; raise spark.task.cpus or lower nthread)");
+    }
+    XGBoostClassifier x = new XGBoostClassifier();
+    x.setFeaturesCol(FeaturePipeline.FEATURES);
+    x.setLabelCol(FeaturePipeline.LABEL);
+    x.setProbabilityCol(PROBABILITY);
+    x.setObjective("binary:logistic");
+    x.setEvalMetric("logloss");
+    x.setTreeMethod("hist");
+    x.setDevice("cpu");
+    x.setNumRound(p.integer("n_estimators"));
+    x.setMaxDepth(p.integer("max_depth"));
+    x.setEta(p.real("learning_rate"));
+    x.setScalePosWeight(p.real("scale_pos_weight"));
+    x.setMissing(MISSING);
+    x.setNumWorkers(workers);
+    x.setNthread(nthread);
+    x.setSeed(seed);
+    if (earlyStopping && p.integer("early_stopping_rounds") > 0) {
+      x.setNumEarlyStoppingRounds(p.integer("early_stopping_rounds"));
+    }
+    return x;
+  }
+}

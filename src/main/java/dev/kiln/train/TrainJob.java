@@ -1,0 +1,175 @@
+package dev.kiln.train;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.max;
+import static org.apache.spark.sql.functions.min;
+
+import dev.kiln.common.BuildInfo;
+import dev.kiln.common.DataRoot;
+import dev.kiln.common.HadoopFiles;
+import dev.kiln.common.Json;
+import dev.kiln.common.KilnUserException;
+import dev.kiln.features.FeaturePipeline;
+import dev.kiln.features.FeatureSetSpec;
+import dev.kiln.features.TrainsetJob;
+import dev.kiln.features.TrainsetManifest;
+import dev.kiln.registry.RunsTable;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.UUID;
+import ml.dmlc.xgboost4j.scala.spark.XGBoostClassificationModel;
+import ml.dmlc.xgboost4j.scala.spark.XGBoostClassifier;
+import org.apache.spark.ml.Pipeline;
+import org.apache.spark.ml.PipelineModel;
+import org.apache.spark.ml.PipelineStage;
+import org.apache.spark.ml.Transformer;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Trains one model on a trainset: the feature set's fit-time transforms and the model are fitted together on the
+ * train split and saved as one Spark ML {@link PipelineModel} (so scoring applies exactly the same transforms);
+ * metrics come from the test split; XGBoost also uses the validation split for early stopping and writes its native
+ * booster (JSON and UBJ, loadable by Python's xgboost). The run goes to {@code meta.runs} with every input version.
+ */
+public final class TrainJob {
+  private static final Logger LOG = LoggerFactory.getLogger(TrainJob.class);
+  private static final DateTimeFormatter RUN_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")
+      .withZone(ZoneOffset.UTC);
+
+  /** What a run produced. */
+  public record Result(RunsTable.Run run, Evaluation.Result evaluation) {}
+
+  private final TrainConfig config;
+  private final ModelParams params;
+
+  /** Resolves and checks the parameters before any Spark work. */
+  public TrainJob(TrainConfig config) {
+    this.config = config;
+    this.params = ModelParams.resolve(config.model(), config.paramsFile(), config.overrides());
+  }
+
+  public Result run(SparkSession spark) {
+    Instant started = Instant.now();
+    DataRoot root = config.dataRoot();
+    TrainsetManifest manifest = TrainsetJob.readManifest(spark, root, config.trainsetId())
+        .orElseThrow(() -> new KilnUserException("no trainset '" + config.trainsetId() + "' (no "
+            + root.resolve("trainsets/" + config.trainsetId() + "/manifest.json") + "); build one with kiln trainset"));
+    FeatureSetSpec spec = manifest.featureSetSpec();
+    Dataset<Row> rows = spark.read().format("delta").load(manifest.dataPath());
+    Dataset<Row> train = rows.where(col(TrainsetManifest.SPLIT_COLUMN).equalTo("train"));
+    Dataset<Row> validation = rows.where(col(TrainsetManifest.SPLIT_COLUMN).equalTo("validation"));
+    Dataset<Row> test = rows.where(col(TrainsetManifest.SPLIT_COLUMN).equalTo("test"));
+    Row labels = train.agg(min(col(spec.label())), max(col(spec.label()))).first();
+    if (labels.isNullAt(0) || labels.get(0).equals(labels.get(1))) {
+      throw new KilnUserException("trainset " + manifest.id() + ": the train split has a single label class ("
+          + spec.label() + " = " + labels.get(0) + "); a classifier needs both");
+    }
+
+    String runId = config.model().id() + "-" + RUN_TIME.format(started) + "-"
+        + UUID.randomUUID().toString().substring(0, 6);
+    LOG.info("run {}: {} on trainset {} ({} train rows) with {}", runId, config.model().id(), manifest.id(),
+        manifest.rows().get("train"), params.asStrings());
+    FeaturePipeline.Built features = FeaturePipeline.build(spec, train, Optional.empty(),
+        config.model().trees() ? FeaturePipeline.Layout.TREES : FeaturePipeline.Layout.ONE_HOT);
+    PipelineModel model = config.model() == ModelType.XGBOOST
+        ? fitXgboost(spark, features, train, validation, manifest)
+        : new Pipeline().setStages(withModel(features.stages(), Estimators.mllib(params, config.seed()))).fit(train);
+
+    Dataset<Row> scored = model.transform(test).withColumn("_p",
+        org.apache.spark.ml.functions.vector_to_array(col(Estimators.PROBABILITY), "float64").getItem(1));
+    Evaluation.Result evaluation = Evaluation.evaluate(scored, FeaturePipeline.LABEL, "_p", config.threshold());
+
+    String artifacts = root.resolve("artifacts/" + runId);
+    writeArtifacts(spark, artifacts, model, evaluation, manifest, features.columns());
+    Instant ended = Instant.now();
+    RunsTable.Run run = new RunsTable.Run(runId, config.model().id(), params.asStrings(), evaluation.metrics(),
+        config.seed(), manifest.id(), manifest.featureTable(), manifest.featureTableVersion(),
+        manifest.featureSetVersion(), manifest.sourceTable(), manifest.sourceVersion(), manifest.rows().get("train"),
+        BuildInfo.gitCommit(), BuildInfo.libraryVersions(), spark.sparkContext().defaultParallelism(),
+        Timestamp.from(started), Timestamp.from(ended), (ended.toEpochMilli() - started.toEpochMilli()) / 1000.0,
+        artifacts);
+    HadoopFiles.writeAtomically(spark, artifacts + "/model_card.md", ModelCard.markdown(run, manifest, evaluation));
+    new RunsTable(spark, root).append(run);
+    LOG.info("run {}: test ROC AUC {} in {} s", runId, String.format("%.4f", evaluation.metrics().get("roc_auc")),
+        run.durationS());
+    return new Result(run, evaluation);
+  }
+
+  private static PipelineStage[] withModel(List<PipelineStage> featureStages, PipelineStage model) {
+    List<PipelineStage> all = new ArrayList<>(featureStages);
+    all.add(model);
+    return all.toArray(PipelineStage[]::new);
+  }
+
+  /** Transforms fitted on train first, so the validation split can be prepared the same way for early stopping. */
+  private PipelineModel fitXgboost(SparkSession spark, FeaturePipeline.Built features, Dataset<Row> train,
+                                   Dataset<Row> validation, TrainsetManifest manifest) {
+    PipelineModel prepare = new Pipeline().setStages(features.stages().toArray(PipelineStage[]::new)).fit(train);
+    boolean hasValidation = manifest.rows().getOrDefault("validation", 0L) > 0;
+    XGBoostClassifier xgb = Estimators.xgboost(spark, params, config.seed(), hasValidation);
+    if (hasValidation && params.integer("early_stopping_rounds") > 0) {
+      xgb.setEvalDataset(prepare.transform(validation));
+    }
+    XGBoostClassificationModel booster = xgb.fit(prepare.transform(train));
+    // a pipeline of fitted transformers only: fit() just wraps them into one PipelineModel
+    return new Pipeline().setStages(new PipelineStage[] {prepare, booster}).fit(train.limit(0));
+  }
+
+  private void writeArtifacts(SparkSession spark, String dir, PipelineModel model, Evaluation.Result evaluation,
+                              TrainsetManifest manifest, List<String> featureNames) {
+    try {
+      model.write().overwrite().save(dir + "/model");
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot save the model to " + dir, e);
+    }
+    Map<String, Object> metrics = new LinkedHashMap<>(evaluation.metrics());
+    HadoopFiles.writeAtomically(spark, dir + "/metrics.json", Json.toPrettyJson(metrics));
+    HadoopFiles.writeAtomically(spark, dir + "/curves.json", Json.toPrettyJson(Map.of(
+        "roc_fpr_tpr", evaluation.roc(), "calibration_mean_p_observed_rows", evaluation.calibration())));
+    for (Transformer stage : model.stages()) {
+      if (stage instanceof XGBoostClassificationModel xgb) {
+        writeBooster(spark, dir, xgb, featureNames);
+      }
+    }
+    LOG.info("artifacts in {} (trainset {})", dir, manifest.id());
+  }
+
+  /** The native booster next to the Spark model: Python's xgboost and plain xgboost4j load these. */
+  private static void writeBooster(SparkSession spark, String dir, XGBoostClassificationModel model,
+                                   List<String> featureNames) {
+    try {
+      java.nio.file.Path tmp = Files.createTempDirectory("kiln-booster");
+      for (String name : List.of("xgboost.json", "xgboost.ubj")) {
+        java.nio.file.Path local = tmp.resolve(name);
+        model.nativeBooster().saveModel(local.toString());
+        HadoopFiles.copyFromLocal(spark, local, dir + "/" + name);
+        Files.delete(local);
+      }
+      Files.delete(tmp);
+      // XGBoost names features f0, f1, ... in vector order: the feature pipeline's column order
+      Map<String, Object> importance = new java.util.TreeMap<>();
+      scala.collection.JavaConverters.mapAsJavaMapConverter(model.nativeBooster().getScore("", "gain")).asJava()
+          .forEach((f, gain) -> {
+            int i = f.startsWith("f") ? Integer.parseInt(f.substring(1)) : -1;
+            importance.put(i >= 0 && i < featureNames.size() ? featureNames.get(i) : f, gain);
+          });
+      HadoopFiles.writeAtomically(spark, dir + "/feature_importance.json", Json.toPrettyJson(importance));
+    } catch (IOException | ml.dmlc.xgboost4j.java.XGBoostError e) {
+      throw new IllegalStateException("cannot write the native booster to " + dir, e);
+    }
+  }
+}

@@ -1,0 +1,201 @@
+package dev.kiln.train;
+
+import static org.apache.spark.sql.functions.col;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.kiln.common.DataRoot;
+import dev.kiln.common.Json;
+import dev.kiln.features.FeatureConfig;
+import dev.kiln.features.FeatureJob;
+import dev.kiln.features.TrainsetConfig;
+import dev.kiln.features.TrainsetJob;
+import dev.kiln.features.TrainsetManifest;
+import dev.kiln.generate.EventGenerator;
+import dev.kiln.generate.GenerateConfig;
+import dev.kiln.ingest.IngestConfig;
+import dev.kiln.ingest.IngestJob;
+import dev.kiln.ingest.SourceFormat;
+import dev.kiln.registry.RunsTable;
+import dev.kiln.testing.ChildJvm;
+import dev.kiln.testing.Cli;
+import dev.kiln.testing.SharedSpark;
+import dev.kiln.testing.TreeSnapshot;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.spark.ml.PipelineModel;
+import org.apache.spark.ml.evaluation.BinaryClassificationEvaluator;
+import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.SparkSession;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Every model type trained on one small trainset of generated events (time split). MLlib models train in this JVM;
+ * XGBoost trains through {@code kiln train} in a child JVM: XGBoost4J 3.4's native scoring crashed (SIGSEGV in
+ * DMatrix creation) only inside the Surefire JVM after Spark's test settings, never in a CLI run, and a native crash
+ * would take the whole test JVM down with it.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class TrainJobTest {
+  @TempDir
+  static Path tmp;
+
+  private final SparkSession spark = SharedSpark.get();
+  private DataRoot root;
+  private TrainsetManifest trainset;
+  private final List<TrainJob.Result> results = new ArrayList<>();
+
+  @BeforeAll
+  void trainEveryModelType() {
+    new EventGenerator(new GenerateConfig(20_000, tmp.resolve("src"), 7, 0.0, 1)).generate();
+    root = DataRoot.of(tmp.resolve("root").toString());
+    new IngestJob(new IngestConfig(root, tmp.resolve("src").toString(), SourceFormat.CSV, "events",
+        Path.of("conf/schemas/events.yaml"), Optional.of("salt-0123456789".getBytes(StandardCharsets.UTF_8))))
+        .run(spark);
+    new FeatureJob(new FeatureConfig(root, Path.of("conf/features/clicks.yaml"), Optional.empty(), false, false))
+        .run(spark);
+    trainset = new TrainsetJob(new TrainsetConfig(root, "clicks", Optional.empty(), TrainsetConfig.Split.TIME, 0.2,
+        0.1, 42, Optional.empty(), Optional.empty(), Optional.empty())).run(spark).manifest();
+    results.add(train(ModelType.LOGREG, Map.of()));
+    results.add(train(ModelType.GBT, Map.of("max_iter", "20")));
+    results.add(train(ModelType.RF, Map.of("num_trees", "20")));
+    // XGBoost runs in its own JVM, as users run it (see the class comment)
+    results.add(trainInChildJvm(ModelType.XGBOOST, "n_estimators=100"));
+    results.add(trainInChildJvm(ModelType.XGBOOST, "n_estimators=100"));
+  }
+
+  private TrainJob.Result trainInChildJvm(ModelType model, String setting) {
+    Path log = tmp.resolve("train-" + results.size() + ".log");
+    Process p = ChildJvm.start(ChildJvm.classpath(), List.of("-Xmx3g", "-Dspark.master=local[2]",
+            "-Dspark.ui.enabled=false", "-Dspark.sql.shuffle.partitions=4"), "dev.kiln.cli.KilnCli",
+        List.of("train", "--model", model.id(), "--trainset", trainset.id(), "--set", setting, "--data-root",
+            root.toString(), "--json"), Map.of(), log);
+    try {
+      assertEquals(0, p.waitFor(), () -> readLog(log));
+      String json = Files.readAllLines(log).stream().filter(l -> l.startsWith("{\"")).reduce((a, b) -> b)
+          .orElseThrow(() -> new AssertionError(readLog(log)));
+      String runId = Json.JSON.readTree(json).get("run_id").asText();
+      RunsTable.Run run = new RunsTable(spark, root).get(runId);
+      return new TrainJob.Result(run, null);
+    } catch (IOException | InterruptedException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private static String readLog(Path log) {
+    try {
+      return Files.readString(log);
+    } catch (IOException e) {
+      return e.toString();
+    }
+  }
+
+  private TrainJob.Result train(ModelType model, Map<String, String> overrides) {
+    return new TrainJob(new TrainConfig(root, trainset.id(), model, Optional.empty(), overrides, 0.5, 42))
+        .run(spark);
+  }
+
+  @Test
+  void everyModelLearnsAndXgboostIsAtLeastAsGoodAsLogisticRegression() {
+    for (TrainJob.Result r : results) {
+      Map<String, Double> m = r.run().metrics();
+      assertTrue(m.get("roc_auc") > 0.65 && m.get("roc_auc") < 0.95, r.run().modelType() + " " + m);
+      assertTrue(m.get("log_loss") > 0 && m.get("log_loss") < 0.6, r.run().modelType() + " " + m);
+      assertTrue(m.get("brier") > 0 && m.get("brier") < 0.2, r.run().modelType() + " " + m);
+      assertEquals(trainset.rows().get("test"), Math.round(m.get("test_rows")));
+      if (r.evaluation() != null) {
+        assertEquals(Evaluation.ROC_BINS + 1, r.evaluation().roc().size());
+      }
+    }
+    double logreg = results.get(0).run().metrics().get("roc_auc");
+    double xgboost = results.get(3).run().metrics().get("roc_auc");
+    System.out.printf("test ROC AUC on 20k events: logreg %.4f, gbt %.4f, rf %.4f, xgboost %.4f%n", logreg,
+        results.get(1).run().metrics().get("roc_auc"), results.get(2).run().metrics().get("roc_auc"), xgboost);
+    assertTrue(xgboost >= logreg - 0.01, "xgboost " + xgboost + " vs logreg " + logreg);
+  }
+
+  @Test
+  void sameTrainsetAndSeedGiveTheSameMetrics() {
+    assertEquals(results.get(3).run().metrics(), results.get(4).run().metrics());
+  }
+
+  @Test
+  void runsRecordEveryInputVersionAndTheCliListsThem() {
+    List<RunsTable.Run> runs = new RunsTable(spark, root).list();
+    assertEquals(results.size(), runs.size());
+    RunsTable.Run xgb = new RunsTable(spark, root).get(results.get(3).run().runId());
+    assertEquals(trainset.id(), xgb.trainsetId());
+    assertEquals(trainset.featureTableVersion(), xgb.featureTableVersion());
+    assertEquals(trainset.sourceVersion(), xgb.sourceVersion());
+    assertEquals("100", xgb.params().get("n_estimators"));
+    assertEquals("6", xgb.params().get("max_depth"));
+    assertEquals(42L, xgb.seed());
+    assertTrue(xgb.libraryVersions().containsKey("spark"), xgb.libraryVersions().toString());
+
+    Cli.Result list = Cli.run("runs", "list", "--data-root", root.toString());
+    assertEquals(0, list.exitCode(), list.err());
+    results.forEach(r -> assertTrue(list.out().contains(r.run().runId()), list.out()));
+    Cli.Result compare = Cli.run("runs", "compare", results.get(0).run().runId(), results.get(3).run().runId(),
+        "--data-root", root.toString());
+    assertEquals(0, compare.exitCode(), compare.err());
+    assertTrue(compare.out().contains("roc_auc") && compare.out().contains("n_estimators"), compare.out());
+  }
+
+  @Test
+  void savedPipelineScoresLikeTheRun() {
+    RunsTable.Run logreg = results.get(0).run();
+    PipelineModel model = PipelineModel.load(logreg.artifacts() + "/model");
+    Dataset<Row> test = spark.read().format("delta").load(trainset.dataPath()).where(col("split").equalTo("test"));
+    double auc = new BinaryClassificationEvaluator().setLabelCol("_label").setRawPredictionCol("probability")
+        .evaluate(model.transform(test));
+    // Spark's evaluator bins scores (numBins), which depends a little on partitioning
+    assertEquals(logreg.metrics().get("roc_auc"), auc, 1e-4);
+  }
+
+  @Test
+  void xgboostRunsWriteTheNativeBoosterAndItsFeatureImportance() throws IOException {
+    Path dir = Path.of(java.net.URI.create(results.get(3).run().artifacts()));
+    JsonNode booster = Json.JSON.readTree(dir.resolve("xgboost.json").toFile());
+    assertTrue(booster.has("learner"), "native XGBoost JSON model");
+    assertTrue(Files.size(dir.resolve("xgboost.ubj")) > 1000);
+    assertTrue(Files.isDirectory(dir.resolve("model/stages")), "the Spark pipeline model beside it");
+    JsonNode importance = Json.JSON.readTree(dir.resolve("feature_importance.json").toFile());
+    assertTrue(importance.has("a_user_ctr_imp"), importance.toString());
+    assertTrue(Files.readString(dir.resolve("model_card.md")).contains(trainset.id()));
+    assertTrue(Json.JSON.readTree(dir.resolve("metrics.json").toFile()).has("pr_auc"));
+  }
+
+  @Test
+  void badRequestsFailInOneLineAndRecordNothing() {
+    Map<String, Long> before = TreeSnapshot.of(tmp.resolve("root"));
+    String[][] cases = {
+        {"--model", "svm", "--trainset", trainset.id()},
+        {"--model", "xgboost", "--trainset", "no-such-trainset"},
+        {"--model", "xgboost", "--trainset", trainset.id(), "--set", "max_depth=0"},
+        {"--model", "xgboost", "--trainset", trainset.id(), "--set", "depth=3"},
+        {"--model", "xgboost", "--trainset", trainset.id(), "--set", "num_workers=64"},
+        {"--model", "logreg", "--trainset", trainset.id(), "--threshold", "1.5"}};
+    String[] expected = {"unknown model type 'svm'", "no trainset 'no-such-trainset'", "max_depth = 0 is out of range",
+        "unknown parameter 'depth'", "num_workers = 64", "--threshold"};
+    for (int i = 0; i < cases.length; i++) {
+      List<String> args = new ArrayList<>(List.of("train", "--data-root", root.toString()));
+      args.addAll(List.of(cases[i]));
+      Cli.Result r = Cli.run(args.toArray(String[]::new));
+      assertEquals(2, r.exitCode(), String.join(" ", cases[i]) + ": " + r.err());
+      assertEquals(1, r.errLines().length, r.err());
+      assertTrue(r.err().contains(expected[i]), r.err());
+    }
+    assertEquals(before, TreeSnapshot.of(tmp.resolve("root")));
+  }
+}
