@@ -198,4 +198,28 @@ class TrainJobTest {
     }
     assertEquals(before, TreeSnapshot.of(tmp.resolve("root")));
   }
+
+  @Test
+  void aTrainSplitWithOneLabelClassIsRefused() throws IOException {
+    DataRoot oneClass = DataRoot.of(tmp.resolve("one-class").toString());
+    List<Row> rows = new ArrayList<>();
+    for (int i = 0; i < 200; i++) {
+      rows.add(org.apache.spark.sql.RowFactory.create("e" + i, "u" + (i % 7),
+          java.sql.Timestamp.from(java.time.Instant.parse("2026-01-01T00:00:00Z").plusSeconds(60L * i)), 0));
+    }
+    spark.createDataFrame(rows, new org.apache.spark.sql.types.StructType()
+            .add("event_id", "string").add("user_id", "string").add("timestamp", "timestamp").add("label", "int"))
+        .write().format("delta").save(oneClass.resolve("tables/bronze/events"));
+    Path spec = tmp.resolve("one-class.yaml");
+    Files.writeString(spec, String.join("\n", "name: oneclass", "version: 1", "event_key: event_id",
+        "event_time: timestamp", "label: label", "time_features: [hour]",
+        "aggregates: [{name: u_ctr, entity: user_id, function: ctr}]", ""));
+    new FeatureJob(new FeatureConfig(oneClass, spec, Optional.empty(), false, false)).run(spark);
+    String id = new TrainsetJob(new TrainsetConfig(oneClass, "oneclass", Optional.empty(),
+        TrainsetConfig.Split.RANDOM, 0.2, 0.0, 42, Optional.empty(), Optional.empty(), Optional.empty()))
+        .run(spark).manifest().id();
+    Cli.Result r = Cli.run("train", "--model", "logreg", "--trainset", id, "--data-root", oneClass.toString());
+    assertEquals(2, r.exitCode(), r.err());
+    assertTrue(r.err().contains("single label class"), r.err());
+  }
 }
