@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.common.DataRoot;
+import dev.kiln.testing.GeneratedEvents;
 import dev.kiln.testing.SharedSpark;
 import java.nio.file.Path;
 import java.util.ArrayList;

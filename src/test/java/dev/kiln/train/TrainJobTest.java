@@ -12,18 +12,13 @@ import dev.kiln.features.FeatureJob;
 import dev.kiln.features.TrainsetConfig;
 import dev.kiln.features.TrainsetJob;
 import dev.kiln.features.TrainsetManifest;
-import dev.kiln.generate.EventGenerator;
-import dev.kiln.generate.GenerateConfig;
-import dev.kiln.ingest.IngestConfig;
-import dev.kiln.ingest.IngestJob;
-import dev.kiln.ingest.SourceFormat;
 import dev.kiln.registry.RunsTable;
 import dev.kiln.testing.ChildJvm;
 import dev.kiln.testing.Cli;
+import dev.kiln.testing.GeneratedEvents;
 import dev.kiln.testing.SharedSpark;
 import dev.kiln.testing.TreeSnapshot;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -58,11 +53,7 @@ class TrainJobTest {
 
   @BeforeAll
   void trainEveryModelType() {
-    new EventGenerator(new GenerateConfig(20_000, tmp.resolve("src"), 7, 0.0, 1)).generate();
-    root = DataRoot.of(tmp.resolve("root").toString());
-    new IngestJob(new IngestConfig(root, tmp.resolve("src").toString(), SourceFormat.CSV, "events",
-        Path.of("conf/schemas/events.yaml"), Optional.of("salt-0123456789".getBytes(StandardCharsets.UTF_8))))
-        .run(spark);
+    root = GeneratedEvents.ingested(spark, tmp, 20_000, 7);
     new FeatureJob(new FeatureConfig(root, Path.of("conf/features/clicks.yaml"), Optional.empty(), false, false))
         .run(spark);
     trainset = new TrainsetJob(new TrainsetConfig(root, "clicks", Optional.empty(), TrainsetConfig.Split.TIME, 0.2,
