@@ -100,7 +100,8 @@ public final class FeatureJob {
       throw new KilnUserException("another run changed " + featureRef + " while this one was computing ("
           + e.getClass().getSimpleName() + "); nothing was written by this run, re-run it");
     }
-    String mode = plan.mode().equals("incremental") && newRows == 0 ? "up-to-date" : plan.mode();
+    boolean nothingNew = plan.mode().equals("incremental") && newRows == 0;
+    String mode = nothingNew ? "up-to-date" : plan.mode();
     mirrorProperties(spark, featurePath);
     long tableVersion = DeltaTables.latestVersion(spark, featurePath).orElseThrow();
     Dataset<Row> table = spark.read().format("delta").option("versionAsOf", tableVersion).load(featurePath);
@@ -113,13 +114,16 @@ public final class FeatureJob {
     LOG.info("features {}: {} new, {} updated rows; version {} has {} rows ({} s)", featureRef, newRows,
         updatedRows, tableVersion, tableRows, String.format("%.1f", seconds));
     return new FeatureResult(featureRef.toString(), featurePath, spec.name(), spec.version(), mode,
-        mode.equals("up-to-date") ? "no new rows in " + sourceRef : plan.reason(), sourceRef.toString(),
+        nothingNew ? "no new rows in " + sourceRef : plan.reason(), sourceRef.toString(),
         sourceVersion, newRows, updatedRows, tableVersion, tableRows, statsWritten, seconds);
   }
 
   private record Plan(String mode, String reason) {}
 
-  /** Decides between a full recompute, an incremental merge and nothing, checking the spec against the table. */
+  /**
+   * Decides between a full recompute, an incremental merge and nothing to do ({@code up-to-date}: the source
+   * version was processed already), checking the spec against the table first.
+   */
   private Plan plan(SparkSession spark, String featurePath, TableRef featureRef, String sourcePath,
                     long sourceVersion) {
     if (!DeltaTables.exists(spark, featurePath)) {
@@ -153,6 +157,9 @@ public final class FeatureJob {
     long processed = current.sourceVersion();
     if (processed > sourceVersion) {
       return new Plan("full", "source version " + sourceVersion + " is older than the " + processed + " processed");
+    }
+    if (processed == sourceVersion) {
+      return new Plan("up-to-date", "source version " + sourceVersion + " already processed");
     }
     Optional<String> rewrite = firstRewrite(spark, sourcePath, processed, sourceVersion);
     if (rewrite.isPresent()) {
