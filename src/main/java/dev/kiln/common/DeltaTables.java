@@ -89,6 +89,22 @@ public final class DeltaTables {
     }
   }
 
+  /**
+   * Appends {@code rows} to the table {@code ref} at {@code path} exactly once: the table is created empty when absent,
+   * and the write is a Delta idempotent write ({@code txnAppId}, {@code txnVersion}), so a replay after a kill adds
+   * nothing. For Kiln's small metadata tables (statistics, trainsets, runs).
+   */
+  public static void appendOnce(SparkSession spark, String path, TableRef ref, StructType schema,
+                                java.util.List<Row> rows, String txnAppId, long txnVersion, String job,
+                                Map<String, ?> details) {
+    requireDeltaOrAbsent(spark, path, ref);
+    createIfAbsent(spark, path, schema, Optional.empty(), commitMetadata(job, Map.of("action", "create table")));
+    spark.createDataFrame(rows, schema).coalesce(1).write().format("delta").mode("append")
+        .option("txnAppId", txnAppId).option("txnVersion", txnVersion)
+        .option("userMetadata", commitMetadata(job, details))
+        .save(path);
+  }
+
   /** The latest committed version of the table at {@code path}, or empty when there is no table. */
   public static Optional<Long> latestVersion(SparkSession spark, String path) {
     if (!exists(spark, path)) {

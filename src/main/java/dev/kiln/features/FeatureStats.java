@@ -23,7 +23,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -96,19 +95,12 @@ public final class FeatureStats {
    * are already stored. The append is a Delta idempotent write keyed by the table version.
    */
   public boolean writeIfAbsent(FeatureSetSpec spec, TableRef featureRef, long tableVersion, Dataset<Row> table) {
-    DeltaTables.requireDeltaOrAbsent(spark, path, TABLE);
-    DeltaTables.createIfAbsent(spark, path, SCHEMA, Optional.empty(),
-        DeltaTables.commitMetadata("features", Map.of("action", "create table")));
-    if (read(spec.name(), tableVersion).count() > 0) {
+    if (DeltaTables.exists(spark, path) && read(spec.name(), tableVersion).count() > 0) {
       return false;
     }
-    List<Row> rows = compute(spec, tableVersion, table);
-    spark.createDataFrame(rows, SCHEMA).coalesce(1).write().format("delta").mode("append")
-        .option("txnAppId", "kiln-feature-stats:" + featureRef)
-        .option("txnVersion", tableVersion)
-        .option("userMetadata", DeltaTables.commitMetadata("features", Map.of("action", "stats",
-            "feature_table", featureRef.toString(), "table_version", tableVersion)))
-        .save(path);
+    DeltaTables.appendOnce(spark, path, TABLE, SCHEMA, compute(spec, tableVersion, table),
+        "kiln-feature-stats:" + featureRef, tableVersion, "features",
+        Map.of("action", "stats", "feature_table", featureRef.toString(), "table_version", tableVersion));
     return true;
   }
 

@@ -239,17 +239,11 @@ public final class TrainsetJob {
 
   /** Appends the trainset to {@code meta.trainsets}; an idempotent write, so a re-run after a kill adds no twin. */
   private void register(SparkSession spark, TrainsetManifest m) {
-    String path = config.dataRoot().table(REGISTRY);
-    DeltaTables.requireDeltaOrAbsent(spark, path, REGISTRY);
-    DeltaTables.createIfAbsent(spark, path, REGISTRY_SCHEMA, Optional.empty(),
-        DeltaTables.commitMetadata("trainset", Map.of("action", "create table")));
     Row row = RowFactory.create(m.id(), Timestamp.from(Instant.parse(m.createdAt())), m.featureTable(),
         m.featureTableVersion(), m.featureSetVersion(), m.split().method(), m.split().seed(), m.rows().get("train"),
         m.rows().get("validation"), m.rows().get("test"), m.fingerprint(), m.rebuiltFrom(), Json.toJson(m));
-    spark.createDataFrame(List.of(row), REGISTRY_SCHEMA).write().format("delta").mode("append")
-        .option("txnAppId", "kiln-trainset:" + m.id()).option("txnVersion", 0)
-        .option("userMetadata", DeltaTables.commitMetadata("trainset", Map.of("trainset", m.id())))
-        .save(path);
+    DeltaTables.appendOnce(spark, config.dataRoot().table(REGISTRY), REGISTRY, REGISTRY_SCHEMA, List.of(row),
+        "kiln-trainset:" + m.id(), 0, "trainset", Map.of("trainset", m.id()));
   }
 
   /** The manifest of trainset {@code id}, if it was completed. */

@@ -9,7 +9,6 @@ import dev.kiln.common.TableRef;
 import java.sql.Timestamp;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
@@ -79,13 +78,8 @@ public final class RunsTable {
   }
 
   public void append(Run run) {
-    DeltaTables.requireDeltaOrAbsent(spark, path, TABLE);
-    DeltaTables.createIfAbsent(spark, path, SCHEMA, Optional.empty(),
-        DeltaTables.commitMetadata("train", Map.of("action", "create table")));
-    spark.createDataFrame(List.of(run.toRow()), SCHEMA).write().format("delta").mode("append")
-        .option("txnAppId", "kiln-run:" + run.runId()).option("txnVersion", 0)
-        .option("userMetadata", DeltaTables.commitMetadata("train", Map.of("run_id", run.runId())))
-        .save(path);
+    DeltaTables.appendOnce(spark, path, TABLE, SCHEMA, List.of(run.toRow()), "kiln-run:" + run.runId(), 0, "train",
+        Map.of("run_id", run.runId()));
   }
 
   /** All runs, newest first (empty when none was recorded yet). */
