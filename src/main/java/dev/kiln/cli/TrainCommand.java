@@ -2,6 +2,7 @@ package dev.kiln.cli;
 
 import dev.kiln.common.Json;
 import dev.kiln.common.SparkSessions;
+import dev.kiln.registry.ModelRegistry;
 import dev.kiln.registry.RunsTable;
 import dev.kiln.train.ModelType;
 import dev.kiln.train.TrainConfig;
@@ -41,6 +42,10 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "42", description = "Random seed (default: ${DEFAULT-VALUE}).")
   long seed;
 
+  @Option(names = "--register", paramLabel = "NAME", arity = "0..1", fallbackValue = "",
+      description = "Register the run in meta.models as a candidate (name default: the feature set, e.g. clicks).")
+  String register;
+
   @Mixin
   CommonOptions common;
 
@@ -48,8 +53,14 @@ final class TrainCommand implements Callable<Integer> {
   public Integer call() {
     TrainConfig config = new TrainConfig(common.dataRoot(), trainset, ModelType.parse(model),
         Optional.ofNullable(conf), overrides, threshold, seed);
-    TrainJob.Result r = new TrainJob(config).run(SparkSessions.getOrCreate("kiln train " + model));
+    if (register != null && !register.isBlank()) {
+      ModelRegistry.requireValidName(register);
+    }
+    var spark = SparkSessions.getOrCreate("kiln train " + model);
+    TrainJob.Result r = new TrainJob(config).run(spark);
     RunsTable.Run run = r.run();
+    Optional<ModelRegistry.ModelVersion> registered = Optional.ofNullable(register).map(name ->
+        new ModelRegistry(spark, common.dataRoot()).register(run.runId(), Optional.of(name).filter(n -> !n.isBlank())));
     PrintWriter out = common.out();
     if (common.json) {
       out.println(Json.toJson(run));
@@ -62,6 +73,7 @@ final class TrainCommand implements Callable<Integer> {
         + " F1 %.3f%n", m.get("roc_auc"), m.get("pr_auc"), m.get("log_loss"), m.get("brier"), m.get("threshold"),
         m.get("precision"), m.get("recall"), m.get("f1"));
     out.println("  artifacts " + run.artifacts());
+    registered.ifPresent(v -> out.println("  registered " + ModelsCommand.describe(v)));
     return 0;
   }
 }

@@ -36,6 +36,15 @@ public final class Json {
     }
   }
 
+  /** Parses a JSON object Kiln wrote itself (e.g. commit metadata) into a map. */
+  public static java.util.Map<String, Object> parseObject(String json) {
+    try {
+      return JSON.readValue(json, new com.fasterxml.jackson.core.type.TypeReference<java.util.Map<String, Object>>() {});
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException("not a JSON object: " + json, e);
+    }
+  }
+
   public static String toPrettyJson(Object value) {
     try {
       return JSON.writerWithDefaultPrettyPrinter().writeValueAsString(value);
