@@ -26,7 +26,7 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--trainset", required = true, paramLabel = "ID", description = "Trainset id (kiln trainset).")
   String trainset;
 
-  @Option(names = "--model", required = true, paramLabel = "TYPE", description = "xgboost, gbt, logreg or rf.")
+  @Option(names = "--model", required = true, paramLabel = "TYPE", description = "xgboost, gbt, logreg, rf or mlp.")
   String model;
 
   @Option(names = "--conf", paramLabel = "FILE", description = "Parameters YAML (default: conf/train/<model>.yaml).")
@@ -42,6 +42,10 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "42", description = "Random seed (default: ${DEFAULT-VALUE}).")
   long seed;
 
+  @Option(names = "--features", split = ",", paramLabel = "NAME",
+      description = "Only these features of the feature set, e.g. hour,day_of_week,is_weekend (ablations).")
+  java.util.Set<String> features;
+
   @Option(names = "--register", paramLabel = "NAME", arity = "0..1", fallbackValue = "",
       description = "Register the run in meta.models as a candidate (name default: the feature set, e.g. clicks).")
   String register;
@@ -52,7 +56,7 @@ final class TrainCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     TrainConfig config = new TrainConfig(common.dataRoot(), trainset, ModelType.parse(model),
-        Optional.ofNullable(conf), overrides, threshold, seed);
+        Optional.ofNullable(conf), overrides, threshold, seed, Optional.ofNullable(features));
     if (register != null && !register.isBlank()) {
       ModelRegistry.requireValidName(register);
     }

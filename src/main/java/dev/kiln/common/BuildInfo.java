@@ -22,6 +22,11 @@ public final class BuildInfo {
     return fromEnv != null && !fromEnv.isBlank() ? fromEnv : property("git.commit");
   }
 
+  /** Whether this build carries XGBoost's CUDA build ({@code mvn -Pgpu}), so {@code device: cuda} can work. */
+  public static boolean xgboostGpuBuild() {
+    return "true".equals(property("xgboost.gpu"));
+  }
+
   /** Versions of the libraries whose behaviour shapes Kiln's outputs. */
   public static Map<String, String> libraryVersions() {
     Map<String, String> versions = new LinkedHashMap<>();

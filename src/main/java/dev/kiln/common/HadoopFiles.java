@@ -16,12 +16,17 @@ public final class HadoopFiles {
 
   /** Writes {@code text} to a temporary name and renames it, so readers see the whole file or none. */
   public static void writeAtomically(SparkSession spark, String path, String text) {
+    writeAtomically(spark, path, text.getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** Writes {@code bytes} to a temporary name and renames it, so readers see the whole file or none. */
+  public static void writeAtomically(SparkSession spark, String path, byte[] bytes) {
     Path file = new Path(path);
     Path tmp = new Path(file.getParent(), "." + file.getName() + ".tmp");
     try {
       FileSystem fs = file.getFileSystem(spark.sparkContext().hadoopConfiguration());
       try (OutputStream out = fs.create(tmp, true)) {
-        out.write(text.getBytes(StandardCharsets.UTF_8));
+        out.write(bytes);
       }
       fs.delete(file, false);
       if (!fs.rename(tmp, file)) {
@@ -29,17 +34,6 @@ public final class HadoopFiles {
       }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + path, e);
-    }
-  }
-
-  /** Copies a local file (e.g. a native model written by a library) to {@code path}. */
-  public static void copyFromLocal(SparkSession spark, java.nio.file.Path local, String path) {
-    Path target = new Path(path);
-    try {
-      target.getFileSystem(spark.sparkContext().hadoopConfiguration())
-          .copyFromLocalFile(false, true, new Path(local.toUri()), target);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot copy " + local + " to " + path, e);
     }
   }
 

@@ -26,17 +26,16 @@ final class Estimators {
       case RF -> new RandomForestClassifier().setFeaturesCol(FeaturePipeline.FEATURES)
           .setLabelCol(FeaturePipeline.LABEL).setNumTrees(p.integer("num_trees")).setMaxDepth(p.integer("max_depth"))
           .setSeed(seed);
-      case XGBOOST -> throw new IllegalArgumentException("xgboost is built by Estimators.xgboost");
+      case XGBOOST, MLP -> throw new IllegalArgumentException(p.model().id() + " has its own trainer");
     };
   }
 
   /**
-   * A "missing" value no feature ever takes. XGBoost4J-Spark 3.4 refuses sparse vectors while missing is NaN (it
-   * cannot tell stored zeros from absent ones), and its multi-column input ({@code featuresCols}) returns wrong
-   * probabilities from {@code transform}; with an explicit sentinel it densifies sparse vectors keeping zeros as
-   * values, and NaN stays missing as it always is in XGBoost.
+   * Missing is NaN, XGBoost's own convention (and Python's default), on the dense vectors {@link DenseFeatures}
+   * makes: a stored zero is a value. (XGBoost4J-Spark 3.4's multi-column input, {@code featuresCols}, returns wrong
+   * probabilities from {@code transform}, so the assembled vector is used.)
    */
-  static final float MISSING = -Float.MAX_VALUE;
+  static final float MISSING = Float.NaN;
 
   /**
    * XGBoost4J-Spark on the assembled feature vector. Its setters are Scala trait setters returning an erased
@@ -56,6 +55,11 @@ final class Estimators {
       throw new KilnUserException("nthread = " + nthread + " exceeds spark.task.cpus = " + taskCpus
           + " (XGBoost4J-Spark refuses it; raise spark.task.cpus or lower nthread)");
     }
+    String device = p.choice("device");
+    if (device.equals("cuda") && !dev.kiln.common.BuildInfo.xgboostGpuBuild()) {
+      throw new KilnUserException("device = cuda needs XGBoost's GPU build: rebuild with `mvn -Pgpu package` "
+          + "(this build has the CPU-only xgboost4j-spark)");
+    }
     XGBoostClassifier x = new XGBoostClassifier();
     x.setFeaturesCol(FeaturePipeline.FEATURES);
     x.setLabelCol(FeaturePipeline.LABEL);
@@ -63,7 +67,7 @@ final class Estimators {
     x.setObjective("binary:logistic");
     x.setEvalMetric("logloss");
     x.setTreeMethod("hist");
-    x.setDevice("cpu");
+    x.setDevice(device);
     x.setNumRound(p.integer("n_estimators"));
     x.setMaxDepth(p.integer("max_depth"));
     x.setEta(p.real("learning_rate"));

@@ -7,15 +7,15 @@ import java.util.stream.Collectors;
 
 /** The model families {@code kiln train} fits. */
 public enum ModelType {
-  XGBOOST, GBT, LOGREG, RF;
+  XGBOOST, GBT, LOGREG, RF, MLP;
 
   public String id() {
     return name().toLowerCase(Locale.ROOT);
   }
 
-  /** Tree learners get index-encoded categoricals and unscaled numbers; linear models one-hot vectors. */
+  /** Tree learners get index-encoded categoricals and unscaled numbers; linear models and the MLP one-hot vectors. */
   public boolean trees() {
-    return this != LOGREG;
+    return this != LOGREG && this != MLP;
   }
 
   public static ModelType parse(String text) {

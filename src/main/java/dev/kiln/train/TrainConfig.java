@@ -14,10 +14,18 @@ import java.util.Optional;
  * @param paramsFile a YAML of parameters (default: {@code conf/train/<model>.yaml} when present)
  * @param overrides  {@code --set key=value} pairs, applied last
  * @param threshold  probability above which a row counts as predicted positive (precision / recall / F1)
+ * @param features   train on these features of the feature set only (ablations); empty: all of them
  */
 public record TrainConfig(DataRoot dataRoot, String trainsetId, ModelType model, Optional<Path> paramsFile,
-                          Map<String, String> overrides, double threshold, long seed) {
+                          Map<String, String> overrides, double threshold, long seed,
+                          Optional<java.util.Set<String>> features) {
+  public TrainConfig(DataRoot dataRoot, String trainsetId, ModelType model, Optional<Path> paramsFile,
+                     Map<String, String> overrides, double threshold, long seed) {
+    this(dataRoot, trainsetId, model, paramsFile, overrides, threshold, seed, Optional.empty());
+  }
+
   public TrainConfig {
+    features = features == null ? Optional.empty() : features.map(java.util.Set::copyOf);
     Objects.requireNonNull(dataRoot, "dataRoot");
     Objects.requireNonNull(model, "model");
     if (trainsetId == null || trainsetId.isBlank()) {

@@ -16,7 +16,6 @@ import dev.kiln.features.TrainsetManifest;
 import dev.kiln.registry.RunsTable;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.time.ZoneOffset;
@@ -33,6 +32,7 @@ import org.apache.spark.ml.Pipeline;
 import org.apache.spark.ml.PipelineModel;
 import org.apache.spark.ml.PipelineStage;
 import org.apache.spark.ml.Transformer;
+import org.apache.spark.ml.feature.StandardScaler;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -83,11 +83,14 @@ public final class TrainJob {
         + UUID.randomUUID().toString().substring(0, 6);
     LOG.info("run {}: {} on trainset {} ({} train rows) with {}", runId, config.model().id(), manifest.id(),
         manifest.rows().get("train"), params.asStrings());
-    FeaturePipeline.Built features = FeaturePipeline.build(spec, train, Optional.empty(),
+    FeaturePipeline.Built features = FeaturePipeline.build(spec, train, config.features(),
         config.model().trees() ? FeaturePipeline.Layout.TREES : FeaturePipeline.Layout.ONE_HOT);
-    PipelineModel model = config.model() == ModelType.XGBOOST
-        ? fitXgboost(spark, features, train, validation, manifest)
-        : new Pipeline().setStages(withModel(features.stages(), Estimators.mllib(params, config.seed()))).fit(train);
+    PipelineModel model = switch (config.model()) {
+      case XGBOOST -> fitXgboost(spark, features, train, validation, manifest);
+      case MLP -> fitMlp(spark, features, train);
+      default -> new Pipeline().setStages(withModel(features.stages(), Estimators.mllib(params, config.seed())))
+          .fit(train);
+    };
 
     Dataset<Row> scored = model.transform(test).withColumn("_p",
         org.apache.spark.ml.functions.vector_to_array(col(Estimators.PROBABILITY), "float64").getItem(1));
@@ -95,8 +98,13 @@ public final class TrainJob {
 
     String artifacts = root.resolve("artifacts/" + runId);
     writeArtifacts(spark, artifacts, model, evaluation, manifest, features.columns());
+    if (config.model() == ModelType.XGBOOST) {
+      writeNativeCheck(spark, artifacts, scored);
+    }
     Instant ended = Instant.now();
-    RunsTable.Run run = new RunsTable.Run(runId, config.model().id(), params.asStrings(), evaluation.metrics(),
+    Map<String, String> recordedParams = new java.util.TreeMap<>(params.asStrings());
+    config.features().ifPresent(f -> recordedParams.put("features", String.join(",", new java.util.TreeSet<>(f))));
+    RunsTable.Run run = new RunsTable.Run(runId, config.model().id(), recordedParams, evaluation.metrics(),
         config.seed(), manifest.id(), manifest.featureTable(), manifest.featureTableVersion(),
         manifest.featureSetVersion(), manifest.sourceTable(), manifest.sourceVersion(), manifest.rows().get("train"),
         BuildInfo.gitCommit(), BuildInfo.libraryVersions(), spark.sparkContext().defaultParallelism(),
@@ -118,7 +126,9 @@ public final class TrainJob {
   /** Transforms fitted on train first, so the validation split can be prepared the same way for early stopping. */
   private PipelineModel fitXgboost(SparkSession spark, FeaturePipeline.Built features, Dataset<Row> train,
                                    Dataset<Row> validation, TrainsetManifest manifest) {
-    PipelineModel prepare = new Pipeline().setStages(features.stages().toArray(PipelineStage[]::new)).fit(train);
+    List<PipelineStage> stages = new ArrayList<>(features.stages());
+    stages.add(new DenseFeatures());
+    PipelineModel prepare = new Pipeline().setStages(stages.toArray(PipelineStage[]::new)).fit(train);
     boolean hasValidation = manifest.rows().getOrDefault("validation", 0L) > 0;
     XGBoostClassifier xgb = Estimators.xgboost(spark, params, config.seed(), hasValidation);
     if (hasValidation && params.integer("early_stopping_rounds") > 0) {
@@ -127,6 +137,16 @@ public final class TrainJob {
     XGBoostClassificationModel booster = xgb.fit(prepare.transform(train));
     // a pipeline of fitted transformers only: fit() just wraps them into one PipelineModel
     return new Pipeline().setStages(new PipelineStage[] {prepare, booster}).fit(train.limit(0));
+  }
+
+  /** Standardized features (fitted on train) into the DL4J network; saved as one pipeline like the others. */
+  private PipelineModel fitMlp(SparkSession spark, FeaturePipeline.Built features, Dataset<Row> train) {
+    List<PipelineStage> stages = new ArrayList<>(features.stages());
+    stages.add(new StandardScaler().setInputCol(FeaturePipeline.FEATURES).setOutputCol(MlpModel.INPUT)
+        .setWithMean(true).setWithStd(true));
+    PipelineModel prepare = new Pipeline().setStages(stages.toArray(PipelineStage[]::new)).fit(train);
+    MlpModel mlp = MlpTrainer.fit(spark, prepare.transform(train), params, config.seed());
+    return new Pipeline().setStages(new PipelineStage[] {prepare, mlp}).fit(train.limit(0));
   }
 
   private void writeArtifacts(SparkSession spark, String dir, PipelineModel model, Evaluation.Result evaluation,
@@ -144,22 +164,60 @@ public final class TrainJob {
       if (stage instanceof XGBoostClassificationModel xgb) {
         writeBooster(spark, dir, xgb, featureNames);
       }
+      if (stage instanceof MlpModel mlp) {
+        writeMlpZip(spark, dir, mlp);
+      }
     }
     LOG.info("artifacts in {} (trainset {})", dir, manifest.id());
+  }
+
+  /**
+   * {@code native_check.csv}: up to {@value #NATIVE_CHECK_ROWS} test rows as the booster sees them (its input vector
+   * f0..fN, NaN = missing) with the probability the Spark pipeline gave them. Whoever loads {@code xgboost.json} or
+   * {@code xgboost.ubj} elsewhere (Python's xgboost, a serving system) can check they get the same predictions.
+   */
+  private static void writeNativeCheck(SparkSession spark, String dir, Dataset<Row> scored) {
+    List<Row> rows = scored.select(col("_p"), org.apache.spark.ml.functions.vector_to_array(
+        col(FeaturePipeline.FEATURES), "float64")).limit(NATIVE_CHECK_ROWS).collectAsList();
+    if (rows.isEmpty()) {
+      return;
+    }
+    int width = rows.get(0).getList(1).size();
+    StringBuilder csv = new StringBuilder("p");
+    for (int i = 0; i < width; i++) {
+      csv.append(",f").append(i);
+    }
+    csv.append('\n');
+    for (Row r : rows) {
+      csv.append(r.getDouble(0));
+      for (Object v : r.getList(1)) {
+        csv.append(',').append(v);
+      }
+      csv.append('\n');
+    }
+    HadoopFiles.writeAtomically(spark, dir + "/native_check.csv", csv.toString());
+  }
+
+  private static final int NATIVE_CHECK_ROWS = 2000;
+
+  /** {@code mlp.zip}: the network alone, loadable with DL4J's {@code ModelSerializer.restoreMultiLayerNetwork}. */
+  private static void writeMlpZip(SparkSession spark, String dir, MlpModel mlp) {
+    org.apache.hadoop.fs.Path zip = new org.apache.hadoop.fs.Path(dir, "mlp.zip");
+    try {
+      mlp.writeZip(zip.getFileSystem(spark.sparkContext().hadoopConfiguration()), zip);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + zip, e);
+    }
   }
 
   /** The native booster next to the Spark model: Python's xgboost and plain xgboost4j load these. */
   private static void writeBooster(SparkSession spark, String dir, XGBoostClassificationModel model,
                                    List<String> featureNames) {
     try {
-      java.nio.file.Path tmp = Files.createTempDirectory("kiln-booster");
-      for (String name : List.of("xgboost.json", "xgboost.ubj")) {
-        java.nio.file.Path local = tmp.resolve(name);
-        model.nativeBooster().saveModel(local.toString());
-        HadoopFiles.copyFromLocal(spark, local, dir + "/" + name);
-        Files.delete(local);
-      }
-      Files.delete(tmp);
+      HadoopFiles.writeAtomically(spark, dir + "/xgboost.json",
+          NativeBoosterFormat.portableJson(model.nativeBooster().toByteArray("json")));
+      HadoopFiles.writeAtomically(spark, dir + "/xgboost.ubj",
+          NativeBoosterFormat.portableUbj(model.nativeBooster().toByteArray("ubj")));
       // XGBoost names features f0, f1, ... in vector order: the feature pipeline's column order
       Map<String, Object> importance = new java.util.TreeMap<>();
       scala.collection.JavaConverters.mapAsJavaMapConverter(model.nativeBooster().getScore("", "gain")).asJava()
@@ -168,7 +226,7 @@ public final class TrainJob {
             importance.put(i >= 0 && i < featureNames.size() ? featureNames.get(i) : f, gain);
           });
       HadoopFiles.writeAtomically(spark, dir + "/feature_importance.json", Json.toPrettyJson(importance));
-    } catch (IOException | ml.dmlc.xgboost4j.java.XGBoostError e) {
+    } catch (ml.dmlc.xgboost4j.java.XGBoostError e) {
       throw new IllegalStateException("cannot write the native booster to " + dir, e);
     }
   }

@@ -1,0 +1,150 @@
+package dev.kiln.train;
+
+import dev.kiln.common.DataRoot;
+import dev.kiln.common.HadoopFiles;
+import dev.kiln.common.Json;
+import dev.kiln.common.KilnUserException;
+import dev.kiln.registry.ModelRegistry;
+import dev.kiln.registry.RunsTable;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.apache.spark.sql.SparkSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Hyper-parameter search: every trial is a full {@link TrainJob} run (tracked in {@code meta.runs}), trials run
+ * {@code parallelism} at a time as concurrent Spark jobs in one session, and the best trial by the space's metric can
+ * be registered as a candidate. All trials' parameters are checked before the first one trains.
+ */
+public final class TuneJob {
+  private static final Logger LOG = LoggerFactory.getLogger(TuneJob.class);
+  private static final DateTimeFormatter ID_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")
+      .withZone(ZoneOffset.UTC);
+
+  /**
+   * @param register model name to register the best trial under (empty: don't register; "" = the default name)
+   */
+  public record Config(DataRoot dataRoot, String trainsetId, Path spaceFile, int trials, int parallelism, long seed,
+                       Optional<String> register) {
+    public Config {
+      if (trials < 1) {
+        throw new KilnUserException("--trials must be at least 1 (got " + trials + ")");
+      }
+      if (parallelism < 1) {
+        throw new KilnUserException("--parallelism must be at least 1 (got " + parallelism + ")");
+      }
+    }
+  }
+
+  /** One trial: its overrides and the run it produced. */
+  public record Trial(int number, Map<String, String> overrides, RunsTable.Run run) {}
+
+  public record Result(String tuneId, String metric, List<Trial> trials, Trial best,
+                       Optional<ModelRegistry.ModelVersion> registered) {}
+
+  private final Config config;
+  private final TuneSpace space;
+  private final List<Map<String, String>> overrides;
+
+  /** Reads the space and resolves every trial's parameters: a bad one fails before any training. */
+  public TuneJob(Config config) {
+    this.config = config;
+    this.space = TuneSpace.read(config.spaceFile());
+    this.overrides = new ArrayList<>();
+    for (Map<String, String> trial : space.trials(config.trials(), config.seed())) {
+      Map<String, String> rounded = new LinkedHashMap<>();
+      trial.forEach((k, v) -> rounded.put(k, ModelParams.isInteger(space.modelType(), k)
+          ? String.valueOf(Math.round(Double.parseDouble(v))) : v));
+      try {
+        ModelParams.resolve(space.modelType(), Optional.empty(), rounded);
+      } catch (KilnUserException e) {
+        throw new KilnUserException(e.getMessage().replace("(--set)", "(" + config.spaceFile() + ")"));
+      }
+      overrides.add(rounded);
+    }
+    config.register().filter(n -> !n.isBlank()).ifPresent(ModelRegistry::requireValidName);
+  }
+
+  public Result run(SparkSession spark) {
+    String tuneId = "tune-" + ID_TIME.format(Instant.now());
+    List<Map<String, String>> plan = withWorkers(spark);
+    LOG.info("{}: {} {} trial(s) of {} on trainset {}, {} at a time, best by {}", tuneId, plan.size(),
+        space.strategy(), space.model(), config.trainsetId(), config.parallelism(), space.metric());
+    ExecutorService pool = Executors.newFixedThreadPool(config.parallelism());
+    List<Trial> trials = new ArrayList<>();
+    try {
+      List<Future<RunsTable.Run>> futures = new ArrayList<>();
+      for (Map<String, String> o : plan) {
+        futures.add(pool.submit(() -> new TrainJob(new TrainConfig(config.dataRoot(), config.trainsetId(),
+            space.modelType(), Optional.empty(), o, 0.5, config.seed())).run(spark).run()));
+      }
+      for (int i = 0; i < futures.size(); i++) {
+        RunsTable.Run run = futures.get(i).get();
+        trials.add(new Trial(i + 1, plan.get(i), run));
+        LOG.info("{}: trial {}/{} {} = {} ({})", tuneId, i + 1, plan.size(), space.metric(),
+            String.format("%.4f", run.metrics().get(space.metric())), plan.get(i));
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof RuntimeException re) {
+        throw re;
+      }
+      throw new IllegalStateException(e.getCause());
+    } finally {
+      pool.shutdownNow();
+    }
+    Comparator<Trial> byMetric = Comparator.comparingDouble(t -> t.run().metrics().get(space.metric()));
+    Trial best = trials.stream().max(space.lowerIsBetter() ? byMetric.reversed() : byMetric).orElseThrow();
+    Optional<ModelRegistry.ModelVersion> registered = config.register().map(name ->
+        new ModelRegistry(spark, config.dataRoot()).register(best.run().runId(),
+            Optional.of(name).filter(n -> !n.isBlank())));
+    Map<String, Object> summary = new LinkedHashMap<>();
+    summary.put("tune_id", tuneId);
+    summary.put("space", space);
+    summary.put("trainset_id", config.trainsetId());
+    summary.put("best_run", best.run().runId());
+    summary.put("trials", trials.stream().map(t -> Map.of("trial", t.number(), "params", t.overrides(), "run_id",
+        t.run().runId(), "metrics", t.run().metrics())).toList());
+    HadoopFiles.writeAtomically(spark, config.dataRoot().resolve("artifacts/" + tuneId + "/trials.json"),
+        Json.toPrettyJson(summary));
+    return new Result(tuneId, space.metric(), trials, best, registered);
+  }
+
+  /**
+   * XGBoost trains in barrier mode: trials running side by side must share the task slots, so unless the space
+   * fixes num_workers each trial gets its share; asking for more than there is would wait forever.
+   */
+  private List<Map<String, String>> withWorkers(SparkSession spark) {
+    if (space.modelType() != ModelType.XGBOOST || config.parallelism() == 1) {
+      return overrides;
+    }
+    int taskCpus = spark.sparkContext().getConf().getInt("spark.task.cpus", 1);
+    int slots = Math.max(1, spark.sparkContext().defaultParallelism() / taskCpus);
+    List<Map<String, String>> plan = new ArrayList<>();
+    for (Map<String, String> o : overrides) {
+      Map<String, String> m = new LinkedHashMap<>(o);
+      m.putIfAbsent("num_workers", String.valueOf(Math.max(1, slots / config.parallelism())));
+      if (Integer.parseInt(m.get("num_workers")) * config.parallelism() > slots) {
+        throw new KilnUserException(config.parallelism() + " parallel XGBoost trials x num_workers "
+            + m.get("num_workers") + " need more than the " + slots + " task slot(s) Spark has (lower --parallelism)");
+      }
+      plan.add(m);
+    }
+    return plan;
+  }
+}
