@@ -56,7 +56,9 @@ public class XgboostBench {
     Dataset<Row> test = rows.where(col("split").equalTo("test"));
     FeaturePipeline.Built built = FeaturePipeline.build(m.featureSetSpec(), train, Optional.empty(),
         FeaturePipeline.Layout.TREES);
-    PipelineModel prep = new Pipeline().setStages(built.stages().toArray(PipelineStage[]::new)).fit(train);
+    List<PipelineStage> stages = new ArrayList<>(built.stages());
+    stages.add(new dev.kiln.train.DenseFeatures()); // as kiln train does: XGBoost4J-Spark misreads sparse rows
+    PipelineModel prep = new Pipeline().setStages(stages.toArray(PipelineStage[]::new)).fit(train);
     Dataset<Row> trainX = prep.transform(train).select(FeaturePipeline.FEATURES, FeaturePipeline.LABEL).repartition(1)
         .cache();
     Dataset<Row> testX = prep.transform(test).select(FeaturePipeline.FEATURES, FeaturePipeline.LABEL).cache();
@@ -103,12 +105,12 @@ public class XgboostBench {
       x.setNumWorkers(1);
       x.setNthread(threads);
       x.setSeed(42);
-      x.setMissing(-Float.MAX_VALUE); // see Estimators.MISSING
+      x.setMissing(Float.NaN); // see Estimators.MISSING
       long t1 = System.nanoTime();
       XGBoostClassificationModel model = x.fit(trainX);
       double distributed = (System.nanoTime() - t1) / 1e9;
       sparkAuc = new BinaryClassificationEvaluator().setLabelCol(FeaturePipeline.LABEL)
-          .setRawPredictionCol("probability").evaluate(model.transform(testX));
+          .setRawPredictionCol("probability").setNumBins(0).evaluate(model.transform(testX));
       System.out.printf("run %d: plain xgboost4j %.2f s, XGBoost4J-Spark %.2f s%s%n", r, plain, distributed,
           r == 0 ? " (warm-up)" : "");
       if (r > 0) {

@@ -17,6 +17,11 @@ import dev.kiln.ingest.IngestConfig;
 import dev.kiln.ingest.IngestJob;
 import dev.kiln.ingest.IngestResult;
 import dev.kiln.ingest.SourceFormat;
+import dev.kiln.registry.ModelRegistry;
+import dev.kiln.registry.RunsTable;
+import dev.kiln.train.ModelType;
+import dev.kiln.train.TrainConfig;
+import dev.kiln.train.TrainJob;
 import java.io.File;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -29,8 +34,9 @@ import picocli.CommandLine.Option;
 /** The whole platform end to end on embedded local Spark; grows as stages land. */
 @Command(name = "demo", mixinStandardHelpOptions = true,
     description = {"Run the pipeline end to end on an embedded local Spark: generate sample events (with 1% bad "
-        + "rows), ingest them into Delta bronze + quarantine, compute point-in-time features into features.clicks "
-        + "and build a training set. Re-running adds nothing."})
+        + "rows), ingest them into Delta bronze + quarantine, compute point-in-time features into features.clicks"
+        + ", build a training set, train XGBoost on it and register the model as champion. Re-running adds "
+        + "nothing."})
 final class DemoCommand implements Callable<Integer> {
   @Option(names = "--rows", defaultValue = "100000", description = "Events to generate (default: ${DEFAULT-VALUE}).")
   long rows;
@@ -88,6 +94,22 @@ final class DemoCommand implements Callable<Integer> {
     step(out, 4, "trainset", String.format("%s%s: train %,d, validation %,d, test %,d rows", m.id(),
         trainset.reused() ? " (exists)" : "", m.rows().get("train"), m.rows().get("validation"),
         m.rows().get("test")));
+
+    // train once per trainset: a second demo run finds the run and trains nothing
+    RunsTable runs = new RunsTable(spark, root);
+    Optional<RunsTable.Run> existing = runs.list().stream()
+        .filter(r -> r.trainsetId().equals(m.id()) && r.modelType().equals("xgboost")).findFirst();
+    RunsTable.Run run = existing.orElseGet(() -> new TrainJob(new TrainConfig(root, m.id(), ModelType.XGBOOST,
+        Optional.empty(), java.util.Map.of(), 0.5, seed)).run(spark).run());
+    step(out, 5, "train", String.format("%s%s: XGBoost test ROC AUC %.4f, PR AUC %.4f", run.runId(),
+        existing.isPresent() ? " (nothing new: exists)" : String.format(" in %.0f s", run.durationS()),
+        run.metrics().get("roc_auc"), run.metrics().get("pr_auc")));
+    ModelRegistry registry = new ModelRegistry(spark, root);
+    ModelRegistry.ModelVersion version = registry.register(run.runId(), Optional.empty());
+    ModelRegistry.Promotion promotion = registry.promote(Optional.of(version.name()), version.version(),
+        Optional.of(new ModelRegistry.Gate("champion", "roc_auc", 0.002)));
+    step(out, 6, "register", ModelsCommand.describe(promotion.promoted() ? promotion.version() : version)
+        + (promotion.promoted() ? "" : "; " + promotion.reason()));
     if (common.json) {
       out.println(dev.kiln.common.Json.toJson(Summaries.ingestJson(result)));
     }
@@ -99,6 +121,7 @@ final class DemoCommand implements Callable<Integer> {
     out.println("  features.clicks    " + features.path());
     out.println("  meta.feature_stats " + root.resolve("tables/meta/feature_stats"));
     out.println("Training set: " + root.resolve("trainsets/" + m.id()) + " (manifest.json, data/)");
+    out.println("Model: " + run.artifacts() + " (model/, metrics.json, model_card.md, xgboost.json)");
     out.println("Try: ./kiln sql \"SELECT hour, avg(label) ctr, count(*) n FROM features.clicks GROUP BY hour "
         + "ORDER BY hour\" --data-root " + root);
     return 0;

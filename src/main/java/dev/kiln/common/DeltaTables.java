@@ -51,11 +51,20 @@ public final class DeltaTables {
    */
   public static void createIfAbsent(SparkSession spark, String path, StructType schema,
                                     Optional<String> partitionBy, String userMetadata) {
+    createIfAbsent(spark, path, schema, partitionBy, Map.of(), userMetadata);
+  }
+
+  /** {@link #createIfAbsent} with table properties set in the creating commit. */
+  public static void createIfAbsent(SparkSession spark, String path, StructType schema, Optional<String> partitionBy,
+                                    Map<String, String> properties, String userMetadata) {
     if (exists(spark, path)) {
       return;
     }
     for (int attempt = 1; ; attempt++) {
       var builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema);
+      for (Map.Entry<String, String> p : properties.entrySet()) {
+        builder = builder.property(p.getKey(), p.getValue());
+      }
       if (partitionBy.isPresent()) {
         builder = builder.partitionedBy(partitionBy.get());
       }

@@ -17,10 +17,12 @@ import java.nio.file.Path;
 /** The JSON and YAML mappers every Kiln component uses (snake_case keys, strict about unknown keys). */
 public final class Json {
   public static final ObjectMapper JSON = new ObjectMapper()
+      .registerModule(new com.fasterxml.jackson.datatype.jdk8.Jdk8Module())
       .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
       .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS);
 
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory())
+      .registerModule(new com.fasterxml.jackson.datatype.jdk8.Jdk8Module())
       .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
       .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
       .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES);

@@ -70,6 +70,7 @@ public final class ModelRegistry {
   public enum Stage {
     CANDIDATE, CHAMPION, ARCHIVED;
 
+    @com.fasterxml.jackson.annotation.JsonValue
     public String id() {
       return name().toLowerCase(Locale.ROOT);
     }
@@ -274,9 +275,8 @@ public final class ModelRegistry {
     DeltaTables.requireDeltaOrAbsent(spark, path, TABLE);
     if (!DeltaTables.exists(spark, path)) {
       DeltaTables.createIfAbsent(spark, path, SCHEMA, Optional.empty(),
+          Map.of("delta.logRetentionDuration", LOG_RETENTION),
           DeltaTables.commitMetadata("models", Map.of("action", "create table")));
-      spark.sql("ALTER TABLE delta.`" + path + "` SET TBLPROPERTIES ('delta.logRetentionDuration' = '"
-          + LOG_RETENTION + "')");
     }
     for (int attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
       long snapshotVersion = DeltaTables.latestVersion(spark, path).orElseThrow();

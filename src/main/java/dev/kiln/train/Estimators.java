@@ -11,6 +11,7 @@ import org.apache.spark.sql.SparkSession;
 
 /** The Spark ML estimator for each model type, configured from {@link ModelParams}. */
 final class Estimators {
+  private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Estimators.class);
   static final String PROBABILITY = "probability";
 
   private Estimators() {}
@@ -38,11 +39,39 @@ final class Estimators {
   static final float MISSING = Float.NaN;
 
   /**
+   * The device XGBoost trains on. A GPU is a runtime capability, not a build assumption: {@code cuda} without the GPU
+   * build ({@code mvn -Pgpu}) or without a GPU on the driver's machine falls back to the CPU with a warning. (On a
+   * cluster the executors' GPUs are Spark's resource scheduling's business; the driver's probe then only warns.)
+   */
+  static String device(String requested, boolean gpuBuild, boolean gpuVisible, boolean localMode) {
+    if (!requested.equals("cuda")) {
+      return requested;
+    }
+    if (!gpuBuild) {
+      LOG.warn("device = cuda, but this build has XGBoost's CPU-only artifact (build with mvn -Pgpu): training on "
+          + "the CPU");
+      return "cpu";
+    }
+    if (!gpuVisible && localMode) {
+      LOG.warn("device = cuda, but no NVIDIA GPU is visible (/dev/nvidia0): training on the CPU");
+      return "cpu";
+    }
+    return "cuda";
+  }
+
+  /** {@link #device} for this machine and session. */
+  static String device(SparkSession spark, String requested) {
+    return device(requested, dev.kiln.common.BuildInfo.xgboostGpuBuild(),
+        java.nio.file.Files.exists(java.nio.file.Path.of("/dev/nvidia0")), spark.sparkContext().isLocal());
+  }
+
+  /**
    * XGBoost4J-Spark on the assembled feature vector. Its setters are Scala trait setters returning an erased
    * type, so they are called one by one. Workers run in barrier mode: asking for more than the free task slots would
    * wait forever, so that is refused up front.
    */
-  static XGBoostClassifier xgboost(SparkSession spark, ModelParams p, long seed, boolean earlyStopping) {
+  static XGBoostClassifier xgboost(SparkSession spark, ModelParams p, String device, long seed,
+                                   boolean earlyStopping) {
     int taskCpus = spark.sparkContext().getConf().getInt("spark.task.cpus", 1);
     int slots = Math.max(1, spark.sparkContext().defaultParallelism() / taskCpus);
     int workers = p.integer("num_workers") == 0 ? Math.min(slots, 2) : p.integer("num_workers");
@@ -54,11 +83,6 @@ final class Estimators {
     if (nthread > taskCpus) {
       throw new KilnUserException("nthread = " + nthread + " exceeds spark.task.cpus = " + taskCpus
           + " (XGBoost4J-Spark refuses it; raise spark.task.cpus or lower nthread)");
-    }
-    String device = p.choice("device");
-    if (device.equals("cuda") && !dev.kiln.common.BuildInfo.xgboostGpuBuild()) {
-      throw new KilnUserException("device = cuda needs XGBoost's GPU build: rebuild with `mvn -Pgpu package` "
-          + "(this build has the CPU-only xgboost4j-spark)");
     }
     XGBoostClassifier x = new XGBoostClassifier();
     x.setFeaturesCol(FeaturePipeline.FEATURES);

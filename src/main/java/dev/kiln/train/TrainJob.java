@@ -79,6 +79,7 @@ public final class TrainJob {
           + spec.label() + " = " + labels.get(0) + "); a classifier needs both");
     }
 
+    String device = config.model() == ModelType.XGBOOST ? Estimators.device(spark, params.choice("device")) : "cpu";
     String runId = config.model().id() + "-" + RUN_TIME.format(started) + "-"
         + UUID.randomUUID().toString().substring(0, 6);
     LOG.info("run {}: {} on trainset {} ({} train rows) with {}", runId, config.model().id(), manifest.id(),
@@ -86,7 +87,7 @@ public final class TrainJob {
     FeaturePipeline.Built features = FeaturePipeline.build(spec, train, config.features(),
         config.model().trees() ? FeaturePipeline.Layout.TREES : FeaturePipeline.Layout.ONE_HOT);
     PipelineModel model = switch (config.model()) {
-      case XGBOOST -> fitXgboost(spark, features, train, validation, manifest);
+      case XGBOOST -> fitXgboost(spark, features, train, validation, manifest, device);
       case MLP -> fitMlp(spark, features, train);
       default -> new Pipeline().setStages(withModel(features.stages(), Estimators.mllib(params, config.seed())))
           .fit(train);
@@ -103,6 +104,9 @@ public final class TrainJob {
     }
     Instant ended = Instant.now();
     Map<String, String> recordedParams = new java.util.TreeMap<>(params.asStrings());
+    if (config.model() == ModelType.XGBOOST) {
+      recordedParams.put("device", device); // the one it ran on
+    }
     config.features().ifPresent(f -> recordedParams.put("features", String.join(",", new java.util.TreeSet<>(f))));
     RunsTable.Run run = new RunsTable.Run(runId, config.model().id(), recordedParams, evaluation.metrics(),
         config.seed(), manifest.id(), manifest.featureTable(), manifest.featureTableVersion(),
@@ -125,12 +129,12 @@ public final class TrainJob {
 
   /** Transforms fitted on train first, so the validation split can be prepared the same way for early stopping. */
   private PipelineModel fitXgboost(SparkSession spark, FeaturePipeline.Built features, Dataset<Row> train,
-                                   Dataset<Row> validation, TrainsetManifest manifest) {
+                                   Dataset<Row> validation, TrainsetManifest manifest, String device) {
     List<PipelineStage> stages = new ArrayList<>(features.stages());
     stages.add(new DenseFeatures());
     PipelineModel prepare = new Pipeline().setStages(stages.toArray(PipelineStage[]::new)).fit(train);
     boolean hasValidation = manifest.rows().getOrDefault("validation", 0L) > 0;
-    XGBoostClassifier xgb = Estimators.xgboost(spark, params, config.seed(), hasValidation);
+    XGBoostClassifier xgb = Estimators.xgboost(spark, params, device, config.seed(), hasValidation);
     if (hasValidation && params.integer("early_stopping_rounds") > 0) {
       xgb.setEvalDataset(prepare.transform(validation));
     }

@@ -46,6 +46,8 @@ class ModelRegistryTest {
     assertEquals(before, DeltaTables.latestVersion(spark, root.table(ModelRegistry.TABLE)).orElseThrow(),
         "registering the same run again writes nothing");
     assertTrue(Cli.run("models", "register", "run-b", "--data-root", dr).out().contains("clicks version 2"));
+    assertEquals(ModelRegistry.LOG_RETENTION, DeltaTables.properties(spark, root.table(ModelRegistry.TABLE))
+        .get("delta.logRetentionDuration"), "the history is the audit trail: kept long");
 
     Cli.Result promote1 = Cli.run("models", "promote", "1", "--if-better-than", "champion", "--data-root", dr);
     assertTrue(promote1.out().contains("promoted clicks version 1") && promote1.out().contains("no champion yet"),
@@ -78,6 +80,12 @@ class ModelRegistryTest {
     assertTrue(history.out().contains("promote") && history.out().contains("log_loss"), history.out());
     Cli.Result list = Cli.run("models", "list", "--data-root", dr);
     assertTrue(list.out().contains("archived") && list.out().contains("run-b"), list.out());
+    // an archived version can come back (a rollback); --json for scripts
+    Cli.Result rollback = Cli.run("models", "promote", "1", "--json", "--data-root", dr);
+    assertEquals(0, rollback.exitCode(), rollback.err());
+    assertTrue(rollback.out().contains("\"promoted\":true") && rollback.out().contains("\"stage\":\"champion\""),
+        rollback.out());
+    assertEquals(List.of(1), champions(root));
   }
 
   @Test
