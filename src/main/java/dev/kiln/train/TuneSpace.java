@@ -8,7 +8,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Random;
+import java.util.SplittableRandom;
 import java.util.Set;
 
 /**
@@ -22,7 +22,7 @@ public record TuneSpace(String model, String strategy, String metric, Map<String
 
   /** One searched parameter. */
   public record Range(List<Double> values, Double min, Double max, Boolean log) {
-    double sample(Random random) {
+    double sample(SplittableRandom random) {
       if (values != null) {
         return values.get(random.nextInt(values.size()));
       }
@@ -93,7 +93,7 @@ public record TuneSpace(String model, String strategy, String metric, Map<String
       }
       trials = trials.subList(0, Math.min(limit, trials.size()));
     } else {
-      Random random = new Random(seed);
+      SplittableRandom random = new SplittableRandom(seed);
       for (int i = 0; i < limit; i++) {
         Map<String, String> m = new LinkedHashMap<>();
         params.forEach((name, r) -> m.put(name, format(r.sample(random))));
