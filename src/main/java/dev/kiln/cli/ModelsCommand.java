@@ -4,7 +4,6 @@ import dev.kiln.common.Json;
 import dev.kiln.common.SparkSessions;
 import dev.kiln.registry.ModelRegistry;
 import java.io.PrintWriter;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
@@ -38,6 +37,18 @@ final class ModelsCommand implements Runnable {
         v.runId(), v.metrics().getOrDefault("roc_auc", Double.NaN));
   }
 
+  /** One JSON object per line with --json, else a table. */
+  private static <T> int jsonLinesOrTable(CommonOptions common, List<T> items, List<String> header,
+                                          java.util.function.Function<T, List<String>> row) {
+    PrintWriter out = common.out();
+    if (common.json) {
+      items.forEach(i -> out.println(Json.toJson(i)));
+    } else {
+      TextTable.print(out, header, items.stream().map(row).toList());
+    }
+    return 0;
+  }
+
   @Command(name = "list", mixinStandardHelpOptions = true, description = "Registered versions and their stage.")
   static final class ListModels implements Callable<Integer> {
     @Option(names = "--name", description = "Only this model.")
@@ -48,20 +59,11 @@ final class ModelsCommand implements Runnable {
 
     @Override
     public Integer call() {
-      List<ModelRegistry.ModelVersion> versions = registry(common).list(Optional.ofNullable(name));
-      PrintWriter out = common.out();
-      if (common.json) {
-        versions.forEach(v -> out.println(Json.toJson(v)));
-        return 0;
-      }
-      List<List<String>> rows = new ArrayList<>();
-      for (ModelRegistry.ModelVersion v : versions) {
-        rows.add(List.of(v.name(), String.valueOf(v.version()), v.stage().id(), v.modelType(),
-            String.format(Locale.ROOT, "%.4f", v.metrics().getOrDefault("roc_auc", Double.NaN)), v.runId(),
-            v.stageReason()));
-      }
-      TextTable.print(out, List.of("model", "version", "stage", "type", "roc_auc", "run", "why"), rows);
-      return 0;
+      return jsonLinesOrTable(common, registry(common).list(Optional.ofNullable(name)),
+          List.of("model", "version", "stage", "type", "roc_auc", "run", "why"),
+          v -> List.of(v.name(), String.valueOf(v.version()), v.stage().id(), v.modelType(),
+              String.format(Locale.ROOT, "%.4f", v.metrics().getOrDefault("roc_auc", Double.NaN)), v.runId(),
+              v.stageReason()));
     }
   }
 
@@ -161,22 +163,15 @@ final class ModelsCommand implements Runnable {
 
     @Override
     public Integer call() {
-      List<ModelRegistry.Event> events = registry(common).history(Optional.ofNullable(name));
-      PrintWriter out = common.out();
-      if (common.json) {
-        events.forEach(e -> out.println(Json.toJson(e)));
-        return 0;
-      }
-      List<List<String>> rows = new ArrayList<>();
-      for (ModelRegistry.Event e : events) {
-        var d = e.details();
-        rows.add(List.of(String.valueOf(e.tableVersion()), e.at().toInstant().toString(), String.valueOf(d.get("event")),
-            String.valueOf(d.get("model_name")), String.valueOf(d.get("model_version")),
-            d.get("previous_champion") == null ? "" : String.valueOf(d.get("previous_champion")),
-            String.valueOf(d.getOrDefault("reason", d.getOrDefault("run_id", "")))));
-      }
-      TextTable.print(out, List.of("table version", "at", "event", "model", "version", "replaced", "details"), rows);
-      return 0;
+      return jsonLinesOrTable(common, registry(common).history(Optional.ofNullable(name)),
+          List.of("table version", "at", "event", "model", "version", "replaced", "details"), e -> {
+            var d = e.details();
+            return List.of(String.valueOf(e.tableVersion()), e.at().toInstant().toString(),
+                String.valueOf(d.get("event")), String.valueOf(d.get("model_name")),
+                String.valueOf(d.get("model_version")),
+                d.get("previous_champion") == null ? "" : String.valueOf(d.get("previous_champion")),
+                String.valueOf(d.getOrDefault("reason", d.getOrDefault("run_id", ""))));
+          });
     }
   }
 }
