@@ -66,6 +66,29 @@ final class Estimators {
   }
 
   /**
+   * XGBoost keeps its training matrices in native memory, outside the JVM heap: about rows × features × 4 bytes for
+   * the float matrix, and as much again for the quantized copy and gradients. The estimate is logged; in local mode,
+   * where the executors share this machine, a matrix that cannot fit beside the JVM heap is refused up front instead
+   * of ending in a native out-of-memory kill.
+   */
+  static void checkNativeMemory(SparkSession spark, long rows, int features) {
+    long needed = rows * (long) features * 4L * 2L;
+    LOG.info("XGBoost: {} rows x {} features, about {} MB of native memory for its matrices", rows, features,
+        needed >> 20);
+    if (!spark.sparkContext().isLocal()) {
+      return;
+    }
+    var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory
+        .getOperatingSystemMXBean();
+    long outsideHeap = os.getTotalMemorySize() - Runtime.getRuntime().maxMemory();
+    if (needed > outsideHeap) {
+      throw new KilnUserException(String.format("XGBoost needs about %,d MB of native memory for %,d rows x %d "
+          + "features, but this machine has %,d MB outside the JVM heap (-Xmx): lower -Xmx, sample the trainset or "
+          + "train on a cluster", needed >> 20, rows, features, Math.max(0, outsideHeap) >> 20));
+    }
+  }
+
+  /**
    * XGBoost4J-Spark on the assembled feature vector. Its setters are Scala trait setters returning an erased
    * type, so they are called one by one. Workers run in barrier mode: asking for more than the free task slots would
    * wait forever, so that is refused up front.

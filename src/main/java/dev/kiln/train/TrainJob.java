@@ -135,6 +135,8 @@ public final class TrainJob {
     PipelineModel prepare = new Pipeline().setStages(stages.toArray(PipelineStage[]::new)).fit(train);
     boolean hasValidation = manifest.rows().getOrDefault("validation", 0L) > 0;
     XGBoostClassifier xgb = Estimators.xgboost(spark, params, device, config.seed(), hasValidation);
+    long rows = manifest.rows().getOrDefault("train", 0L) + manifest.rows().getOrDefault("validation", 0L);
+    Estimators.checkNativeMemory(spark, rows, features.columns().size());
     if (hasValidation && params.integer("early_stopping_rounds") > 0) {
       xgb.setEvalDataset(prepare.transform(validation));
     }
