@@ -1,7 +1,10 @@
 package dev.kiln.cli;
 
 import dev.kiln.common.DataRoot;
+import dev.kiln.common.Json;
 import java.io.PrintWriter;
+import java.util.List;
+import java.util.function.Function;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -24,6 +27,17 @@ final class CommonOptions {
 
   DataRoot dataRoot() {
     return DataRoot.of(dataRoot);
+  }
+
+  /** One JSON object per item and line with --json, else a table of {@code row(item)} under {@code header}. */
+  <T> int printJsonLinesOrTable(List<T> items, List<String> header, Function<T, List<String>> row) {
+    PrintWriter out = out();
+    if (json) {
+      items.forEach(i -> out.println(Json.toJson(i)));
+    } else {
+      TextTable.print(out, header, items.stream().map(row).toList());
+    }
+    return 0;
   }
 
   /** The command's standard output (a test's writer when run in-process). */

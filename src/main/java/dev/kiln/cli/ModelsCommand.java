@@ -37,18 +37,6 @@ final class ModelsCommand implements Runnable {
         v.runId(), v.metrics().getOrDefault("roc_auc", Double.NaN));
   }
 
-  /** One JSON object per line with --json, else a table. */
-  private static <T> int jsonLinesOrTable(CommonOptions common, List<T> items, List<String> header,
-                                          java.util.function.Function<T, List<String>> row) {
-    PrintWriter out = common.out();
-    if (common.json) {
-      items.forEach(i -> out.println(Json.toJson(i)));
-    } else {
-      TextTable.print(out, header, items.stream().map(row).toList());
-    }
-    return 0;
-  }
-
   @Command(name = "list", mixinStandardHelpOptions = true, description = "Registered versions and their stage.")
   static final class ListModels implements Callable<Integer> {
     @Option(names = "--name", description = "Only this model.")
@@ -59,7 +47,7 @@ final class ModelsCommand implements Runnable {
 
     @Override
     public Integer call() {
-      return jsonLinesOrTable(common, registry(common).list(Optional.ofNullable(name)),
+      return common.printJsonLinesOrTable(registry(common).list(Optional.ofNullable(name)),
           List.of("model", "version", "stage", "type", "roc_auc", "run", "why"),
           v -> List.of(v.name(), String.valueOf(v.version()), v.stage().id(), v.modelType(),
               String.format(Locale.ROOT, "%.4f", v.metrics().getOrDefault("roc_auc", Double.NaN)), v.runId(),
@@ -163,7 +151,7 @@ final class ModelsCommand implements Runnable {
 
     @Override
     public Integer call() {
-      return jsonLinesOrTable(common, registry(common).history(Optional.ofNullable(name)),
+      return common.printJsonLinesOrTable(registry(common).history(Optional.ofNullable(name)),
           List.of("table version", "at", "event", "model", "version", "replaced", "details"), e -> {
             var d = e.details();
             return List.of(String.valueOf(e.tableVersion()), e.at().toInstant().toString(),

@@ -36,20 +36,12 @@ final class RunsCommand implements Runnable {
 
     @Override
     public Integer call() {
-      List<RunsTable.Run> runs = new RunsTable(SparkSessions.getOrCreate("kiln runs"), common.dataRoot()).list();
-      PrintWriter out = common.out();
-      if (common.json) {
-        runs.forEach(r -> out.println(Json.toJson(r)));
-        return 0;
-      }
-      List<List<String>> rows = new ArrayList<>();
-      for (RunsTable.Run r : runs) {
-        rows.add(List.of(r.runId(), r.modelType(), r.trainsetId(), f(r.metrics().get("roc_auc")),
-            f(r.metrics().get("log_loss")), String.format(Locale.ROOT, "%.1f", r.durationS()),
-            r.startedAt().toInstant().toString()));
-      }
-      TextTable.print(out, List.of("run", "model", "trainset", "roc_auc", "log_loss", "seconds", "started"), rows);
-      return 0;
+      return common.printJsonLinesOrTable(
+          new RunsTable(SparkSessions.getOrCreate("kiln runs"), common.dataRoot()).list(),
+          List.of("run", "model", "trainset", "roc_auc", "log_loss", "seconds", "started"),
+          r -> List.of(r.runId(), r.modelType(), r.trainsetId(), f(r.metrics().get("roc_auc")),
+              f(r.metrics().get("log_loss")), String.format(Locale.ROOT, "%.1f", r.durationS()),
+              r.startedAt().toInstant().toString()));
     }
   }
 

@@ -51,13 +51,13 @@ public final class FeaturePipeline {
   /**
    * How categorical and time features are laid out: {@code ONE_HOT} vectors for linear models and neural nets, or
    * {@code TREES}: one numeric column each (category index, hour as a number), unscaled — what tree learners split
-   * on, and dense columns XGBoost reads directly (its missing values stay NaN instead of sparse zeros).
+   * on. Both end in one assembled vector, {@link #FEATURES}.
    */
   public enum Layout { ONE_HOT, TREES }
 
   /**
-   * @param columns for {@code TREES}: the numeric columns assembled into {@link #FEATURES}, in order (XGBoost takes
-   *                them as its {@code featuresCols})
+   * @param columns for {@code TREES}: the numeric columns assembled into {@link #FEATURES}, in order (the names of
+   *                XGBoost's f0, f1, ... in its feature importance)
    */
   public record Built(List<PipelineStage> stages, List<String> columns) {}
 

@@ -88,6 +88,15 @@ final class Estimators {
     }
   }
 
+  static int taskCpus(SparkSession spark) {
+    return spark.sparkContext().getConf().getInt("spark.task.cpus", 1);
+  }
+
+  /** Tasks Spark can run at once: XGBoost's barrier-mode workers must all fit. */
+  static int taskSlots(SparkSession spark) {
+    return Math.max(1, spark.sparkContext().defaultParallelism() / taskCpus(spark));
+  }
+
   /**
    * XGBoost4J-Spark on the assembled feature vector. Its setters are Scala trait setters returning an erased
    * type, so they are called one by one. Workers run in barrier mode: asking for more than the free task slots would
@@ -95,8 +104,8 @@ final class Estimators {
    */
   static XGBoostClassifier xgboost(SparkSession spark, ModelParams p, String device, long seed,
                                    boolean earlyStopping) {
-    int taskCpus = spark.sparkContext().getConf().getInt("spark.task.cpus", 1);
-    int slots = Math.max(1, spark.sparkContext().defaultParallelism() / taskCpus);
+    int taskCpus = taskCpus(spark);
+    int slots = taskSlots(spark);
     int workers = p.integer("num_workers") == 0 ? Math.min(slots, 2) : p.integer("num_workers");
     int nthread = p.integer("nthread") == 0 ? taskCpus : p.integer("nthread");
     if (workers > slots) {

@@ -172,8 +172,8 @@ public final class MlpModel extends Transformer implements MLWritable {
       public void saveImpl(String path) {
         DefaultParamsWriter.saveMetadata(MlpModel.this, path, sc(), scala.Option.empty(), scala.Option.empty());
         Path zip = new Path(path, "data/mlp.zip");
-        try (OutputStream out = zip.getFileSystem(sc().hadoopConfiguration()).create(zip, true)) {
-          ModelSerializer.writeModel(network, out, false);
+        try {
+          writeZip(zip.getFileSystem(sc().hadoopConfiguration()), zip);
         } catch (IOException e) {
           throw new UncheckedIOException("cannot write " + zip, e);
         }

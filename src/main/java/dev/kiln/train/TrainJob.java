@@ -121,6 +121,7 @@ public final class TrainJob {
     return new Result(run, evaluation);
   }
 
+  /** The feature stages with one more stage (the model, or the step that prepares the vector for it) at the end. */
   private static PipelineStage[] withModel(List<PipelineStage> featureStages, PipelineStage model) {
     List<PipelineStage> all = new ArrayList<>(featureStages);
     all.add(model);
@@ -130,9 +131,7 @@ public final class TrainJob {
   /** Transforms fitted on train first, so the validation split can be prepared the same way for early stopping. */
   private PipelineModel fitXgboost(SparkSession spark, FeaturePipeline.Built features, Dataset<Row> train,
                                    Dataset<Row> validation, TrainsetManifest manifest, String device) {
-    List<PipelineStage> stages = new ArrayList<>(features.stages());
-    stages.add(new DenseFeatures());
-    PipelineModel prepare = new Pipeline().setStages(stages.toArray(PipelineStage[]::new)).fit(train);
+    PipelineModel prepare = new Pipeline().setStages(withModel(features.stages(), new DenseFeatures())).fit(train);
     boolean hasValidation = manifest.rows().getOrDefault("validation", 0L) > 0;
     XGBoostClassifier xgb = Estimators.xgboost(spark, params, device, config.seed(), hasValidation);
     long rows = manifest.rows().getOrDefault("train", 0L) + manifest.rows().getOrDefault("validation", 0L);
@@ -147,10 +146,9 @@ public final class TrainJob {
 
   /** Standardized features (fitted on train) into the DL4J network; saved as one pipeline like the others. */
   private PipelineModel fitMlp(SparkSession spark, FeaturePipeline.Built features, Dataset<Row> train) {
-    List<PipelineStage> stages = new ArrayList<>(features.stages());
-    stages.add(new StandardScaler().setInputCol(FeaturePipeline.FEATURES).setOutputCol(MlpModel.INPUT)
-        .setWithMean(true).setWithStd(true));
-    PipelineModel prepare = new Pipeline().setStages(stages.toArray(PipelineStage[]::new)).fit(train);
+    PipelineModel prepare = new Pipeline().setStages(withModel(features.stages(), new StandardScaler()
+        .setInputCol(FeaturePipeline.FEATURES).setOutputCol(MlpModel.INPUT).setWithMean(true).setWithStd(true)))
+        .fit(train);
     MlpModel mlp = MlpTrainer.fit(spark, prepare.transform(train), params, config.seed());
     return new Pipeline().setStages(new PipelineStage[] {prepare, mlp}).fit(train.limit(0));
   }

@@ -133,8 +133,7 @@ public final class TuneJob {
     if (space.modelType() != ModelType.XGBOOST || config.parallelism() == 1) {
       return overrides;
     }
-    int taskCpus = spark.sparkContext().getConf().getInt("spark.task.cpus", 1);
-    int slots = Math.max(1, spark.sparkContext().defaultParallelism() / taskCpus);
+    int slots = Estimators.taskSlots(spark);
     List<Map<String, String>> plan = new ArrayList<>();
     for (Map<String, String> o : overrides) {
       Map<String, String> m = new LinkedHashMap<>(o);
