@@ -109,6 +109,7 @@ public final class TuneJob {
       pool.shutdownNow();
     }
     Comparator<Trial> byMetric = Comparator.comparingDouble(t -> t.run().metrics().get(space.metric()));
+    // Stream.max keeps the first of equals: on a tie the earlier trial wins
     Trial best = trials.stream().max(space.lowerIsBetter() ? byMetric.reversed() : byMetric).orElseThrow();
     Optional<ModelRegistry.ModelVersion> registered = config.register().map(name ->
         new ModelRegistry(spark, config.dataRoot()).register(best.run().runId(),

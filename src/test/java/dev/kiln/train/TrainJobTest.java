@@ -180,13 +180,16 @@ class TrainJobTest {
   void tuneRunsTrackedTrialsInParallelAndRegistersTheBest() throws IOException {
     Path space = tmp.resolve("logreg-space.yaml");
     Files.writeString(space, "model: logreg\nstrategy: grid\nmetric: log_loss\nfixed: {max_iter: 50}\n"
-        + "params:\n  reg_param: {values: [0.0, 0.3]}\n  elastic_net: {values: [0.0, 1.0]}\n");
+        // no reg_param 0: without regularization elastic_net changes nothing, and two trials would tie
+        + "params:\n  reg_param: {values: [0.01, 0.3]}\n  elastic_net: {values: [0.0, 1.0]}\n");
     int runsBefore = new RunsTable(spark, root).list().size();
     Cli.Result r = Cli.run("tune", "--trainset", trainset.id(), "--space", space.toString(), "--trials", "3",
         "--parallelism", "2", "--register", "clicks-tuned", "--data-root", root.toString());
     assertEquals(0, r.exitCode(), r.err());
     List<RunsTable.Run> runs = new RunsTable(spark, root).list();
     assertEquals(runsBefore + 3, runs.size(), "grid of 4 capped at --trials 3, each a tracked run");
+    assertEquals(3, runs.subList(0, 3).stream().map(x -> x.metrics().get("log_loss")).distinct().count(),
+        "the trials differ, so 'the best' is one run");
     RunsTable.Run best = runs.subList(0, 3).stream()
         .min(java.util.Comparator.comparingDouble(x -> x.metrics().get("log_loss"))).orElseThrow();
     assertTrue(r.out().contains("best trial") && r.out().contains(best.runId()), r.out());
