@@ -2,7 +2,10 @@ package dev.kiln.train;
 
 import dev.kiln.common.KilnUserException;
 import dev.kiln.features.FeaturePipeline;
+import java.util.Locale;
+import ml.dmlc.xgboost4j.scala.spark.XGBoostClassificationModel;
 import ml.dmlc.xgboost4j.scala.spark.XGBoostClassifier;
+import ml.dmlc.xgboost4j.scala.spark.XGBoostTrainingSummary;
 import org.apache.spark.ml.PipelineStage;
 import org.apache.spark.ml.classification.GBTClassifier;
 import org.apache.spark.ml.classification.LogisticRegression;
@@ -12,6 +15,8 @@ import org.apache.spark.sql.SparkSession;
 /** The Spark ML estimator for each model type, configured from {@link ModelParams}. */
 final class Estimators {
   private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Estimators.class);
+  /** XGBoost's per-round evaluation log, at DEBUG: off on the console (log4j2.properties says how to turn it on). */
+  static final org.slf4j.Logger ROUNDS = org.slf4j.LoggerFactory.getLogger("dev.kiln.train.xgboost");
   static final String PROBABILITY = "probability";
 
   private Estimators() {}
@@ -117,6 +122,7 @@ final class Estimators {
           + " (XGBoost4J-Spark refuses it; raise spark.task.cpus or lower nthread)");
     }
     XGBoostClassifier x = new XGBoostClassifier();
+    silenceRounds(x);
     x.setFeaturesCol(FeaturePipeline.FEATURES);
     x.setLabelCol(FeaturePipeline.LABEL);
     x.setProbabilityCol(PROBABILITY);
@@ -136,5 +142,92 @@ final class Estimators {
       x.setNumEarlyStoppingRounds(p.integer("early_stopping_rounds"));
     }
     return x;
+  }
+
+  /**
+   * Turns off XGBoost's own per-round evaluation lines ({@code [12] train-logloss:.. eval-logloss:..}, and
+   * {@code early stopping after N rounds ...} from every worker). They are not Java logging that log4j could route:
+   * {@code ml.dmlc.xgboost4j.java.XGBoost.trainAndSaveCheckpoint} on worker rank 0 hands each line to the native
+   * library ({@code Communicator.communicatorPrint}), which writes it to file descriptor 2 as {@code LOG(CONSOLE)},
+   * past System.err and past XGBoost's {@code verbosity} (0 still prints them). The one switch is XGBoost4J's own
+   * {@code verbose_eval} entry in the parameter map (0: never print; the native learner ignores the entry), and
+   * XGBoost4J-Spark hands the workers only the parameters its estimator declares ({@code getXGBoostParams}, from
+   * Spark's {@code params}). A Java subclass cannot declare one (javac rejects subclasses of XGBoostClassifier: its
+   * Scala-generated signatures clash with its traits'), so the param is appended to the estimator's {@code params}
+   * (a lazily computed array in Spark's PipelineStage). If that ever fails (another Spark), XGBoost just prints its
+   * rounds again. Kiln logs the rounds at DEBUG from the fitted model instead ({@link #logFitted}); EstimatorsTest
+   * checks that {@code verbose_eval = 0} reaches the parameter map.
+   */
+  static void silenceRounds(XGBoostClassifier x) {
+    org.apache.spark.ml.param.IntParam verboseEval = new org.apache.spark.ml.param.IntParam(x.uid(), "verbose_eval",
+        "XGBoost4J prints the evaluation every N rounds (0: never)");
+    try {
+      java.lang.reflect.Field field = PipelineStage.class.getDeclaredField("params");
+      field.setAccessible(true);
+      org.apache.spark.ml.param.Param<?>[] declared = x.params(); // computes (and caches) the lazy array first
+      org.apache.spark.ml.param.Param<?>[] params = java.util.Arrays.copyOf(declared, declared.length + 1);
+      params[declared.length] = verboseEval;
+      field.set(x, params);
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      LOG.debug("cannot turn off XGBoost's per-round output: {}", e.toString());
+      return;
+    }
+    x.set(verboseEval, 0);
+  }
+
+  /** The line Kiln logs as XGBoost starts, in place of XGBoost's per-round output. */
+  static void logStart(XGBoostClassifier x) {
+    LOG.info(describe(x));
+  }
+
+  static String describe(XGBoostClassifier x) {
+    int esr = x.getNumEarlyStoppingRounds();
+    return String.format(Locale.ROOT, "XGBoost: up to %d rounds, depth %d, eta %s, %d worker(s) x %d thread(s), %s",
+        x.getNumRound(), x.getMaxDepth(), x.getEta(), x.getNumWorkers(), x.getNthread(),
+        esr > 0 ? "early stopping " + esr : "no early stopping");
+  }
+
+  /**
+   * One INFO line once XGBoost is done (rounds built, best iteration, seconds), and every round's evaluation at DEBUG
+   * on {@link #ROUNDS}, from the model's training summary. The best iteration is the booster's own
+   * {@code best_iteration} attribute, which XGBoost4J sets on its last evaluation set: the validation split when
+   * early stopping is on (without it there is only the train split, so none is reported).
+   */
+  static void logFitted(XGBoostClassifier x, XGBoostClassificationModel model, double seconds) {
+    long rounds = model.nativeBooster().getNumBoostedRound();
+    String best = "";
+    if (x.getNumEarlyStoppingRounds() > 0) {
+      String iteration = attr(model, "best_iteration");
+      String score = attr(model, "best_score");
+      best = iteration == null ? "" : "; best iteration " + iteration
+          + (score == null ? "" : " (eval-" + x.getEvalMetric() + " " + score + ")")
+          + (rounds < x.getNumRound() ? ", stopped early" : "");
+    }
+    LOG.info("XGBoost: {} rounds in {} s{}", rounds, String.format(Locale.ROOT, "%.1f", seconds), best);
+    if (ROUNDS.isDebugEnabled() && model.summary().isDefined()) {
+      XGBoostTrainingSummary summary = model.summary().get();
+      float[] train = summary.trainObjectiveHistory();
+      var validation = scala.collection.JavaConverters.seqAsJavaListConverter(
+          summary.validationObjectiveHistory()).asJava();
+      // the histories have a slot for every round asked for: those after an early stop stay 0
+      for (int i = 0; i < Math.min(train.length, rounds); i++) {
+        StringBuilder line = new StringBuilder("[").append(i).append("]\ttrain-").append(x.getEvalMetric())
+            .append(':').append(train[i]);
+        for (scala.Tuple2<String, float[]> v : validation) {
+          if (i < v._2().length) {
+            line.append('\t').append(v._1()).append('-').append(x.getEvalMetric()).append(':').append(v._2()[i]);
+          }
+        }
+        ROUNDS.debug(line.toString());
+      }
+    }
+  }
+
+  private static String attr(XGBoostClassificationModel model, String name) {
+    try {
+      return model.nativeBooster().getAttr(name);
+    } catch (ml.dmlc.xgboost4j.java.XGBoostError e) {
+      return null;
+    }
   }
 }

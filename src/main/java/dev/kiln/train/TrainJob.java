@@ -139,7 +139,11 @@ public final class TrainJob {
     if (hasValidation && params.integer("early_stopping_rounds") > 0) {
       xgb.setEvalDataset(prepare.transform(validation));
     }
+    // one line before and one after, instead of XGBoost's line per round (at DEBUG now: Estimators.logFitted)
+    Estimators.logStart(xgb);
+    long fitStart = System.nanoTime();
     XGBoostClassificationModel booster = xgb.fit(prepare.transform(train));
+    Estimators.logFitted(xgb, booster, (System.nanoTime() - fitStart) / 1e9);
     // a pipeline of fitted transformers only: fit() just wraps them into one PipelineModel
     return new Pipeline().setStages(new PipelineStage[] {prepare, booster}).fit(train.limit(0));
   }

@@ -28,4 +28,19 @@ class EstimatorsTest {
     assertTrue(e.getMessage().startsWith("XGBoost needs about") && e.getMessage().contains("outside the JVM heap"),
         e.getMessage());
   }
+
+  /**
+   * XGBoost's per-round evaluation lines are native stderr output, switched off only by XGBoost4J's own verbose_eval
+   * entry in the parameter map that reaches the workers (Kiln logs the rounds at DEBUG instead).
+   */
+  @Test
+  void xgboostIsToldNotToPrintEveryRound() {
+    var spark = SharedSpark.get();
+    var x = Estimators.xgboost(spark, ModelParams.resolve(ModelType.XGBOOST, java.util.Optional.empty(),
+        java.util.Map.of()), "cpu", 1, true);
+    assertEquals(0, x.getXGBoostParams().get("verbose_eval").get());
+    assertEquals(300, x.getNumRound(), "the other parameters as before");
+    assertTrue(Estimators.describe(x).matches("XGBoost: up to 300 rounds, depth 6, eta 0\\.05, \\d+ worker\\(s\\) x "
+        + "\\d+ thread\\(s\\), early stopping 30"), Estimators.describe(x));
+  }
 }
