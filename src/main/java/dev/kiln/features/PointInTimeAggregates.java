@@ -25,7 +25,8 @@ import org.apache.spark.sql.types.DataTypes;
  * {@code [t - window, t)} — strictly earlier. Its own label, and every event at the same microsecond (ties), are
  * excluded; ties are thus resolved the same way whatever order the rows arrive in, and changing anything at or after
  * {@code t} cannot change the row's features. Windows are Spark range frames over epoch microseconds:
- * {@code rangeBetween(-window, -1)}.
+ * {@code rangeBetween(-window, -1)}. A CTR counts only earlier events whose label is known: events being scored have
+ * none yet, and counting them as shown-but-not-clicked would bias every later row's CTR down.
  *
  * <p><b>Incremental.</b> When only some rows are new, an entity's rows from its earliest new event {@code m} on are
  * recomputed (late events change later rows too). Those rows need the entity's events since {@code m - W} (W: the
@@ -36,6 +37,8 @@ import org.apache.spark.sql.types.DataTypes;
  */
 final class PointInTimeAggregates {
   static final String WEIGHT = "_w";
+  /** 1 for an event whose label is known: CTRs count only those (a scoring input's events have no label yet). */
+  static final String LABELED = "_labeled";
   static final String CLICKS = "_clicks";
   static final String PREVIOUS = "_prev_us";
   static final String EMIT = "_emit";
@@ -60,13 +63,14 @@ final class PointInTimeAggregates {
   Dataset<Row> addTo(Dataset<Row> rows, String entity) {
     Dataset<Row> weighted = rows
         .withColumn(WEIGHT, lit(1L))
+        .withColumn(LABELED, labeled())
         .withColumn(CLICKS, col(spec.label()).cast(DataTypes.LongType))
         .withColumn(PREVIOUS, col(FeatureColumns.TS_MICROS));
     Dataset<Row> out = weighted;
     for (FeatureSetSpec.Aggregate a : aggregatesOf(entity)) {
       out = withAggregate(out, a);
     }
-    return out.drop(WEIGHT, CLICKS, PREVIOUS);
+    return out.drop(WEIGHT, LABELED, CLICKS, PREVIOUS);
   }
 
   /**
@@ -83,16 +87,19 @@ final class PointInTimeAggregates {
         .join(from, entity);
     Column cutoff = col(FROM).minus(window);
     Dataset<Row> recent = history.where(col(ts).geq(cutoff)).select(
-        col(key), col(entity), col(ts), lit(1L).as(WEIGHT), col(spec.label()).cast(DataTypes.LongType).as(CLICKS),
+        col(key), col(entity), col(ts), lit(1L).as(WEIGHT), labeled().as(LABELED),
+        col(spec.label()).cast(DataTypes.LongType).as(CLICKS),
         col(ts).as(PREVIOUS), col(ts).geq(col(FROM)).as(EMIT));
     Dataset<Row> rows = recent;
     if (aggregatesOf(entity).stream().anyMatch(a -> a.windowMicros().isEmpty())) {
       Dataset<Row> summary = history.where(col(ts).lt(cutoff)).groupBy(col(entity), col(FROM)).agg(
-          count(lit(1)).as(WEIGHT), coalesce(sum(col(spec.label()).cast(DataTypes.LongType)), lit(0L)).as(CLICKS),
+          count(lit(1)).as(WEIGHT), sum(labeled()).as(LABELED),
+          coalesce(sum(col(spec.label()).cast(DataTypes.LongType)), lit(0L)).as(CLICKS),
           max(col(ts)).as(PREVIOUS));
       rows = rows.unionByName(summary.select(
           lit(null).cast(recent.schema().apply(key).dataType()).as(key), col(entity),
-          col(FROM).minus(window + 1).as(ts), col(WEIGHT), col(CLICKS), col(PREVIOUS), lit(false).as(EMIT)));
+          col(FROM).minus(window + 1).as(ts), col(WEIGHT), col(LABELED), col(CLICKS), col(PREVIOUS),
+          lit(false).as(EMIT)));
     }
     for (FeatureSetSpec.Aggregate a : aggregatesOf(entity)) {
       rows = withAggregate(rows, a);
@@ -101,6 +108,10 @@ final class PointInTimeAggregates {
     out.add(col(key));
     aggregatesOf(entity).forEach(a -> a.outputColumns().forEach(c -> out.add(col(c))));
     return rows.where(col(EMIT)).select(out.toArray(Column[]::new));
+  }
+
+  private Column labeled() {
+    return when(col(spec.label()).isNull(), 0L).otherwise(1L);
   }
 
   private Dataset<Row> withAggregate(Dataset<Row> rows, FeatureSetSpec.Aggregate a) {
@@ -113,7 +124,7 @@ final class PointInTimeAggregates {
       case "count" -> rows.withColumn(a.name(),
           when(known, coalesce(sum(WEIGHT).over(frame), lit(0L))));
       case "ctr" -> rows
-          .withColumn(a.ctrEventsColumn(), when(known, coalesce(sum(WEIGHT).over(frame), lit(0L))))
+          .withColumn(a.ctrEventsColumn(), when(known, coalesce(sum(LABELED).over(frame), lit(0L))))
           .withColumn(a.ctrClicksColumn(), when(known, coalesce(sum(CLICKS).over(frame), lit(0L))));
       default -> rows.withColumn(a.name(), when(known,
           col(FeatureColumns.TS_MICROS).minus(max(PREVIOUS).over(frame)).cast(DataTypes.DoubleType).divide(1e6)));

@@ -12,6 +12,7 @@ import io.delta.tables.DeltaTable;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -64,7 +65,9 @@ public final class ModelRegistry {
       .add("artifacts", DataTypes.StringType, true)
       .add("registered_at", DataTypes.TimestampType, true)
       .add("stage_changed_at", DataTypes.TimestampType, true)
-      .add("stage_reason", DataTypes.StringType, true);
+      .add("stage_reason", DataTypes.StringType, true)
+      // JSON ModelSignature; null in rows registered before signatures existed (filled in on first use)
+      .add("signature", DataTypes.StringType, true);
 
   /** Where a model version stands. */
   public enum Stage {
@@ -88,22 +91,34 @@ public final class ModelRegistry {
   /** One registered version, as stored. */
   public record ModelVersion(String name, int version, Stage stage, String runId, String modelType,
                              String trainsetId, Map<String, Double> metrics, String artifacts,
-                             Timestamp registeredAt, Timestamp stageChangedAt, String stageReason) {
+                             Timestamp registeredAt, Timestamp stageChangedAt, String stageReason,
+                             @com.fasterxml.jackson.annotation.JsonIgnore String signatureJson) {
     ModelVersion withStage(Stage newStage, String reason, Timestamp at) {
       return new ModelVersion(name, version, newStage, runId, modelType, trainsetId, metrics, artifacts, registeredAt,
-          at, reason);
+          at, reason, signatureJson);
+    }
+
+    ModelVersion withSignature(String json) {
+      return new ModelVersion(name, version, stage, runId, modelType, trainsetId, metrics, artifacts, registeredAt,
+          stageChangedAt, stageReason, json);
+    }
+
+    /** {@code name@version}, e.g. {@code clicks@3}. */
+    public String ref() {
+      return name + "@" + version;
     }
 
     Row toRow() {
       return RowFactory.create(name, version, stage.id(), runId, modelType, trainsetId,
           scala.collection.JavaConverters.mapAsScalaMapConverter(metrics).asScala(), artifacts, registeredAt,
-          stageChangedAt, stageReason);
+          stageChangedAt, stageReason, signatureJson);
     }
 
     static ModelVersion fromRow(Row r) {
+      boolean hasSignature = Arrays.asList(r.schema().fieldNames()).contains("signature");
       return new ModelVersion(r.getString(0), r.getInt(1), Stage.parse(r.getString(2)), r.getString(3),
           r.getString(4), r.getString(5), r.getJavaMap(6), r.getString(7), r.getTimestamp(8), r.getTimestamp(9),
-          r.getString(10));
+          r.getString(10), hasSignature ? r.getString(r.fieldIndex("signature")) : null);
     }
   }
 
@@ -149,6 +164,7 @@ public final class ModelRegistry {
   public ModelVersion register(String runId, Optional<String> name) {
     RunsTable.Run run = new RunsTable(spark, root).get(runId);
     String modelName = requireValidName(name.orElseGet(() -> defaultName(run)));
+    String signature = ModelSignature.of(spark, root, run).toJson();
     return transact(snapshot -> {
       Optional<ModelVersion> existing = snapshot.stream()
           .filter(v -> v.name().equals(modelName) && v.runId().equals(runId)).findFirst();
@@ -159,7 +175,7 @@ public final class ModelRegistry {
           .orElse(0) + 1;
       Timestamp now = Timestamp.from(Instant.now());
       ModelVersion v = new ModelVersion(modelName, next, Stage.CANDIDATE, runId, run.modelType(), run.trainsetId(),
-          run.metrics(), run.artifacts(), now, now, "registered from run " + runId);
+          run.metrics(), run.artifacts(), now, now, "registered from run " + runId, signature);
       return new Change<>(v, List.of(v), event("register", v, Map.of("run_id", runId)));
     }).result();
   }
@@ -227,7 +243,10 @@ public final class ModelRegistry {
         .sorted(Comparator.comparing(ModelVersion::name).thenComparing(ModelVersion::version)).toList();
   }
 
-  /** A version by number or alias ({@code champion}): what {@code kiln score --model NAME@champion} will use. */
+  /**
+   * A version by number or alias: {@code champion}, or {@code candidate} (the newest version in stage candidate).
+   * What {@code kiln score --model NAME@champion} uses.
+   */
   public ModelVersion resolve(String name, String versionOrAlias) {
     List<ModelVersion> all = list(Optional.of(name));
     if (all.isEmpty()) {
@@ -236,11 +255,46 @@ public final class ModelRegistry {
     if (versionOrAlias.matches("\\d+")) {
       return find(all, name, Integer.parseInt(versionOrAlias));
     }
+    if ("candidate".equals(versionOrAlias)) {
+      return all.stream().filter(v -> v.stage() == Stage.CANDIDATE).max(Comparator.comparing(ModelVersion::version))
+          .orElseThrow(() -> new KilnUserException("model '" + name + "' has no candidate version"));
+    }
     if (!"champion".equals(versionOrAlias)) {
-      throw new KilnUserException("unknown alias '" + versionOrAlias + "' (expected champion or a version number)");
+      throw new KilnUserException("unknown alias '" + versionOrAlias + "' (expected champion, candidate or a version "
+          + "number)");
     }
     return champion(all, name).orElseThrow(() -> new KilnUserException("model '" + name + "' has no champion yet "
         + "(kiln models promote VERSION)"));
+  }
+
+  /** {@code NAME@ALIAS} (alias: champion, candidate or a version number) resolved to a version. */
+  public ModelVersion resolve(String reference) {
+    int at = reference.indexOf('@');
+    if (at <= 0 || at == reference.length() - 1) {
+      throw new KilnUserException("model '" + reference + "' must be NAME@champion, NAME@candidate or NAME@VERSION");
+    }
+    return resolve(requireValidName(reference.substring(0, at)), reference.substring(at + 1));
+  }
+
+  /**
+   * The version's input signature. Versions registered before signatures existed get theirs derived from the run's
+   * trainset now and stored (a registry change like any other), so this happens once per version.
+   */
+  public ModelSignature signature(ModelVersion v) {
+    if (v.signatureJson() != null) {
+      return ModelSignature.fromJson(v.signatureJson());
+    }
+    String json = ModelSignature.of(spark, root, new RunsTable(spark, root).get(v.runId())).toJson();
+    transact(snapshot -> {
+      ModelVersion current = find(snapshot, v.name(), v.version());
+      if (current.signatureJson() != null) {
+        return Change.none(current);
+      }
+      ModelVersion filled = current.withSignature(json);
+      return new Change<>(filled, List.of(filled), event("signature", current, Map.of("backfilled", true)));
+    });
+    LOG.info("model {}: stored its input signature (derived from trainset {})", v.ref(), v.trainsetId());
+    return ModelSignature.fromJson(json);
   }
 
   /** The registry's committed changes, oldest first (register, promote, archive) with what each replaced. */
@@ -318,6 +372,7 @@ public final class ModelRegistry {
     }
     spark.createDataFrame(state.values().stream().map(ModelVersion::toRow).toList(), SCHEMA).coalesce(1)
         .write().format("delta").mode("overwrite")
+        .option("overwriteSchema", "true") // tables created before the signature column gain it here
         .option("txnAppId", TXN_APP_ID).option("txnVersion", txnVersion).option("userMetadata", userMetadata)
         .save(path);
   }

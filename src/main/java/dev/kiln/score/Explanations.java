@@ -1,0 +1,123 @@
+package dev.kiln.score;
+
+import static org.apache.spark.sql.functions.col;
+import static org.apache.spark.sql.functions.expr;
+import static org.apache.spark.sql.functions.lit;
+
+import dev.kiln.features.FeaturePipeline;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Collectors;
+import ml.dmlc.xgboost4j.scala.spark.XGBoostClassificationModel;
+import org.apache.spark.ml.PipelineModel;
+import org.apache.spark.ml.Transformer;
+import org.apache.spark.ml.feature.VectorAssembler;
+import org.apache.spark.sql.Column;
+import org.apache.spark.sql.types.DataType;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+
+/**
+ * Per-prediction explanations: XGBoost's SHAP values ({@code predictContrib}, through XGBoost4J-Spark's
+ * {@code contribPredictionCol}, computed on the executors with the scoring itself), named after the feature
+ * pipeline's columns. A prediction keeps its top-K contributions by absolute value, the bias (the expected margin),
+ * and its margin: all contributions plus the bias add up to the margin.
+ *
+ * <p>The three columns always exist in the predictions table (null without {@code --explain}), so batches scored with
+ * and without explanations share one schema.
+ */
+final class Explanations {
+  static final String CONTRIBUTIONS = "contributions";
+  static final String BIAS = "contribution_bias";
+  static final String MARGIN = "margin";
+  private static final String RAW = "_contrib";
+  /** XGBoost4J-Spark gives contributions as an ML vector; SQL array functions need an array. */
+  private static final String RAW_ARRAY = "_contrib_array";
+  static final DataType CONTRIBUTION_TYPE = DataTypes.createArrayType(new StructType()
+      .add("feature", DataTypes.StringType).add("contribution", DataTypes.DoubleType));
+
+  private final PipelineModel model;
+  private final List<Column> columns;
+
+  private Explanations(PipelineModel model, List<Column> columns) {
+    this.model = model;
+    this.columns = columns;
+  }
+
+  /** The model to transform with (asked for contributions when {@code k > 0}) and the output columns. */
+  static Explanations prepare(PipelineModel model, int k) {
+    if (k == 0) {
+      return new Explanations(model, List.of(lit(null).cast(CONTRIBUTION_TYPE).as(CONTRIBUTIONS),
+          lit(null).cast(DataTypes.DoubleType).as(BIAS), lit(null).cast(DataTypes.DoubleType).as(MARGIN)));
+    }
+    XGBoostClassificationModel xgb = find(model, XGBoostClassificationModel.class).orElseThrow(
+        () -> new IllegalStateException("no XGBoost stage in the model"));
+    xgb.setContribPredictionCol(RAW);
+    List<String> names = featureNames(model);
+    int n = names.size();
+    String literal = names.stream().map(s -> "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'")
+        .collect(Collectors.joining(", ", "array(", ")"));
+    // (feature, contribution) for each input, sorted by |contribution| descending, ties by name; top k kept
+    Column top = expr("slice(array_sort(transform(sequence(0, " + (n - 1) + "), i -> named_struct('feature', "
+        + "element_at(" + literal + ", i + 1), 'contribution', element_at(" + RAW_ARRAY + ", i + 1))), "
+        + "(l, r) -> CASE WHEN abs(l.contribution) > abs(r.contribution) THEN -1 "
+        + "WHEN abs(l.contribution) < abs(r.contribution) THEN 1 "
+        + "WHEN l.feature < r.feature THEN -1 WHEN l.feature > r.feature THEN 1 ELSE 0 END), 1, " + k + ")");
+    List<Column> cols = new ArrayList<>();
+    cols.add(top.cast(CONTRIBUTION_TYPE).as(CONTRIBUTIONS));
+    cols.add(expr("element_at(" + RAW_ARRAY + ", " + (n + 1) + ")").as(BIAS)); // XGBoost puts the bias last
+    cols.add(org.apache.spark.ml.functions.vector_to_array(col("rawPrediction"), "float64").getItem(1).as(MARGIN));
+    return new Explanations(model, cols);
+  }
+
+  /** The model's output for {@code rows}, with the contributions as an array when they were asked for. */
+  org.apache.spark.sql.Dataset<org.apache.spark.sql.Row> transform(
+      org.apache.spark.sql.Dataset<org.apache.spark.sql.Row> rows) {
+    var scored = model.transform(rows);
+    return java.util.Arrays.asList(scored.columns()).contains(RAW)
+        ? scored.withColumn(RAW_ARRAY, org.apache.spark.ml.functions.vector_to_array(col(RAW), "float64")) : scored;
+  }
+
+  List<Column> columns() {
+    return columns;
+  }
+
+  /**
+   * XGBoost's inputs f0, f1, ... are the columns of the assembler that builds {@link FeaturePipeline#FEATURES}, in
+   * order; shown without the pipeline's prefixes and suffixes ({@code a_user_ctr_imp} is {@code user_ctr}).
+   */
+  static List<String> featureNames(PipelineModel model) {
+    VectorAssembler assembler = null;
+    for (VectorAssembler a : all(model, VectorAssembler.class)) {
+      if (FeaturePipeline.FEATURES.equals(a.getOutputCol())) {
+        assembler = a;
+      }
+    }
+    if (assembler == null) {
+      throw new IllegalStateException("the model has no assembler of '" + FeaturePipeline.FEATURES + "'");
+    }
+    List<String> names = new ArrayList<>();
+    for (String c : assembler.getInputCols()) {
+      names.add(c.replaceFirst("^[tcina]_", "").replaceFirst("_imp$", ""));
+    }
+    return names;
+  }
+
+  private static <T> Optional<T> find(PipelineModel model, Class<T> type) {
+    List<T> found = all(model, type);
+    return found.isEmpty() ? Optional.empty() : Optional.of(found.get(found.size() - 1));
+  }
+
+  private static <T> List<T> all(PipelineModel model, Class<T> type) {
+    List<T> out = new ArrayList<>();
+    for (Transformer stage : model.stages()) {
+      if (stage instanceof PipelineModel inner) {
+        out.addAll(all(inner, type));
+      } else if (type.isInstance(stage)) {
+        out.add(type.cast(stage));
+      }
+    }
+    return out;
+  }
+}
