@@ -18,6 +18,7 @@ import java.nio.file.Path;
 public final class Json {
   public static final ObjectMapper JSON = new ObjectMapper()
       .registerModule(new com.fasterxml.jackson.datatype.jdk8.Jdk8Module())
+      .registerModule(new com.fasterxml.jackson.datatype.jsr310.JavaTimeModule())
       .setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
       .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS);
 
