@@ -218,10 +218,11 @@ record ScoreInput(Dataset<Row> rows, String description, Optional<TableRef> tabl
                                       String description) {
     TableRef source = TableRef.parse(signature.sourceTable(), "bronze");
     Path schemaFile = config.schemaFile().orElse(Path.of("conf", "schemas", source.name() + ".yaml"));
-    if (config.schemaFile().isEmpty() && !Files.isRegularFile(schemaFile)) {
-      return rows; // no ingest schema known for the source: nothing is declared PII
+    if (config.schemaFile().isEmpty() && !Files.isRegularFile(schemaFile) && ScoreInput.class.getResource("/"
+        + schemaFile.toString().replace('\\', '/')) == null) {
+      return rows; // no ingest schema known for the source, here or bundled: nothing is declared PII
     }
-    SchemaSpec schema = SchemaSpec.load(schemaFile);
+    SchemaSpec schema = SchemaSpec.load(schemaFile); // a file here, else the copy bundled in the jar
     List<String> pii = schema.columns().stream().filter(c -> Boolean.TRUE.equals(c.pii())).map(ColumnSpec::name)
         .filter(Arrays.asList(rows.columns())::contains).toList();
     if (pii.isEmpty()) {

@@ -27,6 +27,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.apache.spark.ml.PipelineModel;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
@@ -62,6 +63,12 @@ public final class ScoreJob {
 
   public ScoreJob(ScoreConfig config) {
     this.config = config;
+  }
+
+  private static org.apache.spark.sql.types.StructType nullable(org.apache.spark.sql.types.StructType schema) {
+    return new org.apache.spark.sql.types.StructType(java.util.Arrays.stream(schema.fields())
+        .map(f -> new org.apache.spark.sql.types.StructField(f.name(), f.dataType(), true, f.metadata()))
+        .toArray(org.apache.spark.sql.types.StructField[]::new));
   }
 
   public Result run(SparkSession spark) {
@@ -133,6 +140,10 @@ public final class ScoreJob {
     lineage.put("explain", config.explain());
     lineage.put("library_versions", BuildInfo.libraryVersions());
     String replace = BATCH + " = '" + config.batchId() + "'"; // the id's characters are checked in ScoreConfig
+    // The table exists (empty) before any batch's files are written: a run killed mid-write then leaves only files
+    // no commit refers to, inside a Delta table, instead of a folder of files that is not a table at all.
+    DeltaTables.createIfAbsent(spark, outPath, nullable(predictions.schema()), Optional.of("event_date"),
+        DeltaTables.commitMetadata("score", Map.of("action", "create table")));
     try {
       predictions.write().format("delta").mode("overwrite")
           .option("replaceWhere", replace)
