@@ -17,6 +17,11 @@ import dev.kiln.ingest.IngestConfig;
 import dev.kiln.ingest.IngestJob;
 import dev.kiln.ingest.IngestResult;
 import dev.kiln.ingest.SourceFormat;
+import dev.kiln.monitor.MonitorConfig;
+import dev.kiln.monitor.MonitorJob;
+import dev.kiln.monitor.MonitorReport;
+import dev.kiln.score.ScoreConfig;
+import dev.kiln.score.ScoreJob;
 import dev.kiln.registry.ModelRegistry;
 import dev.kiln.registry.RunsTable;
 import dev.kiln.train.ModelType;
@@ -33,9 +38,10 @@ import picocli.CommandLine.Option;
 
 /** The whole platform end to end on embedded local Spark; grows as stages land. */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-    description = {"Run the pipeline end to end on an embedded local Spark: generate sample events (with 1% bad "
+    description = {"Run the pipeline end to end on an embedded local Spark: generate sample events (with 1%% bad "
         + "rows), ingest them into Delta bronze + quarantine, compute point-in-time features into features.clicks"
-        + ", build a training set, train XGBoost on it and register the model as champion. Re-running adds "
+        + ", build a training set, train XGBoost on it and register the model as champion, then score the next "
+        + "week's events (once as the same population, once shifted) and monitor both for drift. Re-running adds "
         + "nothing."})
 final class DemoCommand implements Callable<Integer> {
   @Option(names = "--rows", defaultValue = "100000", description = "Events to generate (default: ${DEFAULT-VALUE}).")
@@ -110,6 +116,38 @@ final class DemoCommand implements Callable<Integer> {
         Optional.of(new ModelRegistry.Gate("champion", "roc_auc", 0.002)));
     step(out, 6, "register", ModelsCommand.describe(promotion.promoted() ? promotion.version() : version)
         + (promotion.promoted() ? "" : "; " + promotion.reason()));
+
+    // the week after the training data, as new events without labels: once as the same population, once shifted
+    long weekRows = Math.max(1000, rows * 7 / 60);
+    java.time.Instant weekStart = GenerateConfig.DEFAULT_START.plus(java.time.Duration.ofDays(GenerateConfig
+        .DEFAULT_DAYS));
+    int n = 7;
+    for (boolean drift : new boolean[] {false, true}) {
+      String batch = "week-" + weekStart.toString().substring(0, 10) + (drift ? "-drifted" : "");
+      Path weekDir = local.toPath().resolve("source/" + batch);
+      new EventGenerator(new GenerateConfig(weekRows, weekDir, seed, 0, 1, weekStart, 7, drift, rows))
+          .generateIfAbsent();
+      Optional<String[]> done = DemoBatches.monitored(spark, root, batch);
+      if (done.isPresent()) {
+        step(out, n++, "score", batch + " nothing new (scored already)");
+        step(out, n++, "monitor", done.get()[0] + " (monitored already); report " + done.get()[1]);
+        continue;
+      }
+      ScoreJob.Result scored = new ScoreJob(new ScoreConfig(root, "clicks@champion", weekDir.resolve("*.csv")
+          .toString(), Optional.of("csv"), Optional.empty(), Optional.empty(), batch, 3, Optional.empty(), salt))
+          .run(spark);
+      step(out, n++, "score", String.format("%s: %,d events%s into %s (mean score %.3f, top 3 SHAP "
+          + "contributions each) in %.0f s", batch, scored.rows(), drift ? " of a shifted population" : "",
+          scored.table(), scored.meanScore(), scored.seconds()));
+      MonitorJob.Result monitored = new MonitorJob(new MonitorConfig(root, "clicks@champion", Optional.empty(),
+          Optional.of(batch), Optional.empty(), Optional.empty(), MonitorConfig.DEFAULT_THRESHOLDS, Optional.empty()))
+          .run(spark);
+      MonitorReport report = monitored.report();
+      step(out, n++, "monitor", report.verdict() + (report.reasons().isEmpty() ? ""
+          : ": " + String.join("; ", report.reasons().subList(0, Math.min(3, report.reasons().size())))
+          + (report.reasons().size() > 3 ? "; ..." : "")));
+      monitored.reportPath().ifPresent(p -> out.println("              report " + p));
+    }
     if (common.json) {
       out.println(dev.kiln.common.Json.toJson(Summaries.ingestJson(result)));
     }
@@ -120,6 +158,8 @@ final class DemoCommand implements Callable<Integer> {
     out.println("  meta.ingest_log    " + root.resolve("tables/meta/ingest_log"));
     out.println("  features.clicks    " + features.path());
     out.println("  meta.feature_stats " + root.resolve("tables/meta/feature_stats"));
+    out.println("  predictions.clicks " + root.resolve("tables/predictions/clicks"));
+    out.println("  meta.monitoring    " + root.resolve("tables/meta/monitoring"));
     out.println("Training set: " + root.resolve("trainsets/" + m.id()) + " (manifest.json, data/)");
     out.println("Model: " + run.artifacts() + " (model/, metrics.json, model_card.md, xgboost.json)");
     out.println("Try: ./kiln sql \"SELECT hour, avg(label) ctr, count(*) n FROM features.clicks GROUP BY hour "
@@ -127,8 +167,27 @@ final class DemoCommand implements Callable<Integer> {
     return 0;
   }
 
+  /** The demo's scoring batches already monitored: their verdict and report, so a second run adds nothing. */
+  static final class DemoBatches {
+    private DemoBatches() {}
+
+    static Optional<String[]> monitored(org.apache.spark.sql.SparkSession spark, DataRoot root, String batch) {
+      String path = root.table(dev.kiln.monitor.MonitoringTable.TABLE);
+      if (!dev.kiln.common.DeltaTables.exists(spark, path)) {
+        return Optional.empty();
+      }
+      var rows = spark.read().format("delta").load(path)
+          .where("kind = 'verdict' AND batch_id = '" + batch + "'").orderBy(
+              org.apache.spark.sql.functions.col("monitored_at").desc()).select("status", "monitor_id").limit(1)
+          .collectAsList();
+      return rows.isEmpty() ? Optional.empty() : Optional.of(new String[] {rows.get(0).getString(0).toUpperCase(),
+          root.localDirectory().orElseThrow().toPath().resolve("reports/" + rows.get(0).getString(1) + ".html")
+              .toString()});
+    }
+  }
+
   private static void step(PrintWriter out, int n, String name, String detail) {
-    out.printf("[%d] %-9s %s%n", n, name, detail);
+    out.printf("%-4s %-9s %s%n", "[" + n + "]", name, detail);
     out.flush();
   }
 }

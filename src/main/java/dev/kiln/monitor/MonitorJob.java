@@ -258,6 +258,8 @@ public final class MonitorJob {
       verdict = Status.worst(verdict, c.status());
     }
     verdict = Status.worst(Status.worst(verdict, scoreStatus), aucStatus);
+    // alerts before warnings: the first reasons are the ones that matter
+    reasons.sort(java.util.Comparator.comparing((String r) -> r.startsWith("(warn)")));
     if (!judged) {
       reasons.add(0, String.format(Locale.ROOT, "only %,d rows: drift is shown but not judged (drift.min_rows %d)",
           currentRows, thresholds.drift().minRows()));
