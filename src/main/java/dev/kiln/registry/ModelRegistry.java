@@ -164,7 +164,7 @@ public final class ModelRegistry {
   public ModelVersion register(String runId, Optional<String> name) {
     RunsTable.Run run = new RunsTable(spark, root).get(runId);
     String modelName = requireValidName(name.orElseGet(() -> defaultName(run)));
-    String signature = ModelSignature.of(spark, root, run).toJson();
+    String signature = signatureOrNull(run);
     return transact(snapshot -> {
       Optional<ModelVersion> existing = snapshot.stream()
           .filter(v -> v.name().equals(modelName) && v.runId().equals(runId)).findFirst();
@@ -178,6 +178,20 @@ public final class ModelRegistry {
           run.metrics(), run.artifacts(), now, now, "registered from run " + runId, signature);
       return new Change<>(v, List.of(v), event("register", v, Map.of("run_id", runId)));
     }).result();
+  }
+
+  /**
+   * The run's signature, or null when it cannot be derived now (its trainset or model files are gone): registering
+   * does not depend on it; scoring derives it on first use or says in one line why it cannot.
+   */
+  private String signatureOrNull(RunsTable.Run run) {
+    try {
+      return ModelSignature.of(spark, root, run).toJson();
+    } catch (RuntimeException e) {
+      LOG.warn("run {}: no input signature stored with the registration ({})", run.runId(),
+          e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse(""));
+      return null;
+    }
   }
 
   /** Model names start with a letter and use letters, digits, '_', '.', '-'. */
