@@ -15,11 +15,11 @@ import dev.kiln.common.KilnUserException;
 import dev.kiln.common.TableRef;
 import dev.kiln.features.FeatureSetSpec;
 import dev.kiln.features.FeatureStats;
-import dev.kiln.features.TrainsetJob;
 import dev.kiln.features.TrainsetManifest;
 import dev.kiln.monitor.MonitorReport.Status;
 import dev.kiln.registry.ModelRegistry;
 import dev.kiln.registry.ModelSignature;
+import dev.kiln.registry.ResolvedModel;
 import dev.kiln.registry.RunsTable;
 import java.nio.file.Path;
 import java.sql.Timestamp;
@@ -35,7 +35,6 @@ import java.util.Optional;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.UUID;
-import org.apache.spark.ml.PipelineModel;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -77,14 +76,12 @@ public final class MonitorJob {
     long started = System.nanoTime();
     DataRoot root = config.dataRoot();
     MonitorThresholds thresholds = MonitorThresholds.load(config.thresholds());
-    ModelRegistry registry = new ModelRegistry(spark, root);
-    ModelRegistry.ModelVersion version = registry.resolve(config.model());
-    String alias = config.model().substring(config.model().indexOf('@') + 1);
-    ModelSignature signature = registry.signature(version);
-    RunsTable.Run run = new RunsTable(spark, root).get(version.runId());
-    TrainsetManifest manifest = TrainsetJob.readManifest(spark, root, run.trainsetId())
-        .orElseThrow(() -> new KilnUserException("baseline not found: trainset " + run.trainsetId() + " of "
-            + version.ref() + " is gone"));
+    ResolvedModel resolved = ResolvedModel.of(spark, root, config.model());
+    ModelRegistry.ModelVersion version = resolved.version();
+    String alias = resolved.alias();
+    ModelSignature signature = resolved.signature();
+    RunsTable.Run run = resolved.run();
+    TrainsetManifest manifest = resolved.trainset();
     if (!DeltaTables.exists(spark, manifest.dataPath())) {
       throw new KilnUserException("baseline not found: the data of trainset " + manifest.id() + " is gone ("
           + manifest.dataPath() + ")");
@@ -97,7 +94,7 @@ public final class MonitorJob {
     long currentVersion = DeltaTables.latestVersion(spark, currentPath).orElseThrow(() -> new KilnUserException(
         "no predictions table " + currentRef + " (" + currentPath + "); score something first"));
     Dataset<Row> predictions = spark.read().format("delta").option("versionAsOf", currentVersion).load(currentPath)
-        .where(col("model_name").equalTo(version.name()));
+        .where(col("model_name").equalTo(version.name()).and(col("model_version").equalTo(version.version())));
     String what;
     if (config.batchId().isPresent()) {
       predictions = predictions.where(col("batch_id").equalTo(config.batchId().get()));
@@ -122,7 +119,7 @@ public final class MonitorJob {
             + currentRef
             : "no predictions of " + version.name() + " in " + what);
       }
-      return monitor(spark, root, thresholds, version, alias, signature, run, manifest, spec, currentRef,
+      return monitor(spark, root, thresholds, resolved, alias, signature, run, manifest, spec, currentRef,
           currentVersion, predictions, currentRows, what, started);
     } finally {
       predictions.unpersist();
@@ -130,10 +127,11 @@ public final class MonitorJob {
   }
 
   private Result monitor(SparkSession spark, DataRoot root, MonitorThresholds thresholds,
-                         ModelRegistry.ModelVersion version, String alias, ModelSignature signature,
+                         ResolvedModel resolved, String alias, ModelSignature signature,
                          RunsTable.Run run, TrainsetManifest manifest, FeatureSetSpec spec, TableRef currentRef,
                          long currentVersion, Dataset<Row> predictions, long currentRows, String what,
                          long started) {
+    ModelRegistry.ModelVersion version = resolved.version();
     Dataset<Row> trainset = recent(spark.read().format("delta").load(manifest.dataPath()), spec,
         thresholds.baseline().recentDays());
     Dataset<Row> baselineRows = trainset.where(col(TrainsetManifest.SPLIT_COLUMN).equalTo("train"));
@@ -153,6 +151,10 @@ public final class MonitorJob {
     Map<String, Distributions.Categorical> baseCat = base.categorical();
     Map<String, Distributions.Categorical> curCat = cur.categorical();
     long baselineCount = base.rows();
+    if (baselineCount == 0) {
+      throw new KilnUserException("baseline not found: trainset " + manifest.id() + " has no training rows in its last "
+          + thresholds.baseline().recentDays() + " days (baseline.recent_days in " + config.thresholds() + ")");
+    }
     LOG.info("monitor: distributions of {} features, {} baseline and {} current rows ({} s)", features.size(),
         baselineCount, currentRows, seconds(started));
 
@@ -176,7 +178,8 @@ public final class MonitorJob {
       Map<String, Long> cc = curCat.get(c).counts();
       double psi = DriftMetrics.psi(bc, cc);
       double js = cc.isEmpty() || bc.isEmpty() ? 0 : DriftMetrics.jensenShannon(bc, cc);
-      List<String> known = signature.categories().getOrDefault(c, List.copyOf(bc.keySet()));
+      java.util.Set<String> known = new java.util.HashSet<>(signature.categories().getOrDefault(c,
+          List.copyOf(bc.keySet())));
       long unseen = cc.entrySet().stream().filter(e -> !known.contains(e.getKey())).mapToLong(Map.Entry::getValue)
           .sum();
       double unseenShare = curCat.get(c).nonNull() == 0 ? 0 : (double) unseen / curCat.get(c).nonNull();
@@ -195,7 +198,7 @@ public final class MonitorJob {
 
     // the score against the model's scores on its held-out test split
     Distributions.NumericBins scoreBins = new Distributions.NumericBins("score", scoreEdges(), scoreEdges());
-    Dataset<Row> testScores = PipelineModel.load(run.artifacts() + "/model")
+    Dataset<Row> testScores = resolved.pipeline()
         .transform(trainset.where(col(TrainsetManifest.SPLIT_COLUMN).equalTo("test")))
         .select(org.apache.spark.ml.functions.vector_to_array(col("probability"), "float64").getItem(1).as("score"));
     Distributions.Numeric baseScore = Distributions.of(testScores, List.of(scoreBins), List.of()).numeric()
@@ -270,8 +273,8 @@ public final class MonitorJob {
 
     String monitorId = "monitor-" + version.name() + "-" + now.toString().replaceAll("[^0-9]", "").substring(0, 14)
         + "-" + UUID.randomUUID().toString().substring(0, 6);
-    List<Row> rows = rows(monitorId, report, currentRef, currentVersion, thresholds, overallAuc, trainedAuc, aucStatus,
-        labeled);
+    List<Row> rows = rows(monitorId, report, currentRef, currentVersion, thresholds, scoreStatus, overallAuc, trainedAuc,
+        aucStatus, labeled);
     Map<String, Object> lineage = new LinkedHashMap<>();
     lineage.put("monitor_id", monitorId);
     lineage.put("model", version.ref());
@@ -296,7 +299,9 @@ public final class MonitorJob {
     if (days == 0) {
       return trainset;
     }
-    Row last = trainset.agg(org.apache.spark.sql.functions.max(col("`" + spec.eventTime() + "`"))).first();
+    // the end of the training split (a time split's test rows come later than every training row)
+    Row last = trainset.where(col(TrainsetManifest.SPLIT_COLUMN).equalTo("train"))
+        .agg(org.apache.spark.sql.functions.max(col("`" + spec.eventTime() + "`"))).first();
     if (last.isNullAt(0)) {
       return trainset;
     }
@@ -484,7 +489,14 @@ public final class MonitorJob {
       return Optional.empty();
     }
     String key = signature.eventKey();
-    Dataset<Row> labels = spark.read().format("delta").load(sourcePath)
+    Dataset<Row> source = spark.read().format("delta").load(sourcePath);
+    if (Arrays.asList(source.columns()).contains("event_date")) {
+      // only the partitions of the monitored days: labels of other days cannot match
+      Row days = predictions.agg(org.apache.spark.sql.functions.min(col("event_date")),
+          org.apache.spark.sql.functions.max(col("event_date"))).first();
+      source = source.where(col("event_date").between(days.get(0), days.get(1)));
+    }
+    Dataset<Row> labels = source
         .where(col("`" + signature.label() + "`").isNotNull())
         .select(col("`" + key + "`"), col("`" + signature.label() + "`").cast(DataTypes.IntegerType).as("_y"));
     Dataset<Row> joined = predictions.select(col("`" + key + "`"), col("event_date"), col("score"))
@@ -529,7 +541,7 @@ public final class MonitorJob {
   }
 
   private List<Row> rows(String monitorId, MonitorReport report, TableRef currentRef, long currentVersion,
-                         MonitorThresholds t, Optional<Double> overallAuc, Double trainedAuc, Status aucStatus,
+                         MonitorThresholds t, Status scoreStatus, Optional<Double> overallAuc, Double trainedAuc, Status aucStatus,
                          long labeled) {
     MonitoringTable.RunKey k = new MonitoringTable.RunKey(monitorId, Timestamp.from(report.monitoredAt()),
         report.modelName(), report.modelVersion(), report.runId(), currentRef.toString(), currentVersion,
@@ -547,8 +559,7 @@ public final class MonitorJob {
             f.status(), f.kind()));
       }
     }
-    rows.add(k.row("score_drift", "score", "psi", report.scorePsi(), t.drift().scorePsi().alert(),
-        t.drift().scorePsi().judge(report.scorePsi()), null));
+    rows.add(k.row("score_drift", "score", "psi", report.scorePsi(), t.drift().scorePsi().alert(), scoreStatus, null));
     for (MonitorReport.Check c : report.quality()) {
       rows.add(k.row("quality", c.column(), c.name(), c.value(), c.threshold(), c.status(), c.detail()));
     }

@@ -187,7 +187,7 @@ public final class ModelRegistry {
   private String signatureOrNull(RunsTable.Run run) {
     try {
       return ModelSignature.of(spark, root, run).toJson();
-    } catch (RuntimeException e) {
+    } catch (Exception e) { // also Hadoop's checked exceptions, which Scala code throws undeclared
       LOG.warn("run {}: no input signature stored with the registration ({})", run.runId(),
           e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse(""));
       return null;

@@ -58,6 +58,8 @@ public record ScoreConfig(DataRoot dataRoot, String model, String input, Optiona
 
   /** Whether {@code input} names a Kiln table ({@code layer.name}) rather than a path. */
   public boolean inputIsTable() {
-    return format.isEmpty() && input.matches("(bronze|quarantine|features|predictions|meta)\\.[A-Za-z0-9_]+");
+    // a file of that name here (features.csv, meta.json) is a path, not a table
+    return format.isEmpty() && input.matches("(bronze|quarantine|features|predictions|meta)\\.[A-Za-z0-9_]+")
+        && !java.nio.file.Files.exists(Path.of(input));
   }
 }

@@ -15,10 +15,9 @@ import dev.kiln.common.KilnUserException;
 import dev.kiln.common.TableRef;
 import dev.kiln.features.FeatureSetSpec;
 import dev.kiln.features.PointInTimeFeatures;
-import dev.kiln.features.TrainsetJob;
-import dev.kiln.features.TrainsetManifest;
 import dev.kiln.registry.ModelRegistry;
 import dev.kiln.registry.ModelSignature;
+import dev.kiln.registry.ResolvedModel;
 import dev.kiln.registry.RunsTable;
 import io.delta.exceptions.DeltaConcurrentModificationException;
 import java.sql.Timestamp;
@@ -74,15 +73,12 @@ public final class ScoreJob {
   public Result run(SparkSession spark) {
     long started = System.nanoTime();
     DataRoot root = config.dataRoot();
-    ModelRegistry registry = new ModelRegistry(spark, root);
-    ModelRegistry.ModelVersion version = registry.resolve(config.model());
-    String alias = config.model().substring(config.model().indexOf('@') + 1);
-    ModelSignature signature = registry.signature(version);
-    RunsTable.Run run = new RunsTable(spark, root).get(version.runId());
-    TrainsetManifest manifest = TrainsetJob.readManifest(spark, root, run.trainsetId())
-        .orElseThrow(() -> new KilnUserException("model " + version.ref() + ": its trainset " + run.trainsetId()
-            + " is gone; its feature-set definitions are needed to compute features"));
-    FeatureSetSpec spec = manifest.featureSetSpec();
+    ResolvedModel resolved = ResolvedModel.of(spark, root, config.model());
+    ModelRegistry.ModelVersion version = resolved.version();
+    String alias = resolved.alias();
+    ModelSignature signature = resolved.signature();
+    RunsTable.Run run = resolved.run();
+    FeatureSetSpec spec = resolved.trainset().featureSetSpec();
     if (config.explain() > 0 && !"xgboost".equals(run.modelType())) {
       throw new KilnUserException("--explain needs a tree model with SHAP contributions (XGBoost); " + version.ref()
           + " is " + run.modelType());
@@ -104,7 +100,7 @@ public final class ScoreJob {
     PointInTimeFeatures pit = new PointInTimeFeatures(spec, "model " + version.ref());
     Dataset<Row> features = pit.compute(history, historyRef, input.rows(), input.table().orElse(
         new TableRef("bronze", "input")));
-    PipelineModel model = PipelineModel.load(run.artifacts() + "/model");
+    PipelineModel model = resolved.pipeline();
     Explanations explanations = Explanations.prepare(model, config.explain());
     Dataset<Row> scored = explanations.transform(features);
 
@@ -139,7 +135,8 @@ public final class ScoreJob {
     lineage.put("history", historyRef + "@" + historyVersion);
     lineage.put("explain", config.explain());
     lineage.put("library_versions", BuildInfo.libraryVersions());
-    String replace = BATCH + " = '" + config.batchId() + "'"; // the id's characters are checked in ScoreConfig
+    // a batch is (batch id, model version): shadow-scoring a candidate on the same batch keeps the champion's rows
+    String replace = BATCH + " = '" + config.batchId() + "' AND model_version = " + version.version(); // id checked
     // The table exists (empty) before any batch's files are written: a run killed mid-write then leaves only files
     // no commit refers to, inside a Delta table, instead of a folder of files that is not a table at all.
     DeltaTables.createIfAbsent(spark, outPath, nullable(predictions.schema()), Optional.of("event_date"),
@@ -156,7 +153,7 @@ public final class ScoreJob {
     }
     long tableVersion = DeltaTables.latestVersion(spark, outPath).orElseThrow();
     Row stats = spark.read().format("delta").option("versionAsOf", tableVersion).load(outPath)
-        .where(col(BATCH).equalTo(config.batchId()))
+        .where(col(BATCH).equalTo(config.batchId()).and(col("model_version").equalTo(version.version())))
         .agg(count(lit(1)), sum(col(PREDICTED)), avg(col(SCORE))).first();
     double seconds = (System.nanoTime() - started) / 1e9;
     long rows = stats.getLong(0);
