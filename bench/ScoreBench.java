@@ -27,7 +27,6 @@ import ml.dmlc.xgboost4j.java.DMatrix;
 import ml.dmlc.xgboost4j.java.XGBoost;
 import ml.dmlc.xgboost4j.scala.spark.XGBoostClassificationModel;
 import org.apache.spark.ml.PipelineModel;
-import org.apache.spark.ml.Transformer;
 import org.apache.spark.ml.linalg.Vector;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
@@ -48,12 +47,13 @@ import org.apache.spark.sql.SparkSession;
  *       predict and predictContrib timed (a fresh DMatrix each run), DMatrix construction reported on its own;</li>
  *   <li>Kiln's model apply: the saved PipelineModel's transform of the cached rows, to Spark's {@code noop} sink,
  *       without and with contributions (raw, and with Kiln's top-5 post-processing);</li>
- *   <li>explanations (SHAP, ~100x the cost of a prediction) on the EXPLAIN_ROWS earliest events only, the same rows
+ *   <li>explanations (SHAP, ~200x the cost of a prediction) on the EXPLAIN_ROWS earliest events only, the same rows
  *       for all three;</li>
  *   <li>end to end: {@code ScoreJob.run} with --explain 0 and 5 into the bench-only table predictions.bench_score,
  *       with its pieces timed apart: input check, point-in-time features, model apply, Delta write.</li>
  * </ul>
- * Prints a table and writes bench/results/score-<rows>.json.
+ * Prints a table and writes bench/results/score-<rows>.json (and the executed point-in-time plan to
+ * bench/results/score-pit-plan.txt).
  */
 public class ScoreBench {
   static final String MODEL = "clicks@champion";
@@ -126,7 +126,7 @@ public class ScoreBench {
         + "feature rows cached in %d partition(s)%n", n, input, historyRows, historyRef, historyVersion,
         version.ref(), run.runId(), threads, partitions);
 
-    // explanations cost ~100x a prediction (SHAP over every tree): they are timed on the EXPLAIN_ROWS smallest event
+    // explanations cost ~200x a prediction (SHAP over every tree): they are timed on the EXPLAIN_ROWS smallest event
     // keys (the generated ids follow time, so the earliest events; their features do not depend on later ones), the
     // same rows for plain xgboost4j, Kiln's model apply and ScoreJob (as its --where)
     String key = spec.eventKey();
