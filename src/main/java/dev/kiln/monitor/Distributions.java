@@ -8,6 +8,7 @@ import static org.apache.spark.sql.functions.max;
 import static org.apache.spark.sql.functions.min;
 import static org.apache.spark.sql.functions.struct;
 import static org.apache.spark.sql.functions.udf;
+import static org.apache.spark.sql.functions.when;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -161,9 +162,5 @@ final class Distributions {
           nulls.getOrDefault(c, new long[1])[0], counts));
     }
     return new Both(outNumeric, outCategorical, total);
-  }
-
-  private static Column when(Column condition, Column value) {
-    return org.apache.spark.sql.functions.when(condition, value);
   }
 }

@@ -15,7 +15,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.spark.ml.PipelineModel;
-import org.apache.spark.ml.Transformer;
 import org.apache.spark.ml.feature.StringIndexerModel;
 import org.apache.spark.sql.SparkSession;
 import org.apache.spark.sql.types.StructField;
@@ -82,16 +81,12 @@ public record ModelSignature(String featureSet, int featureSetVersion, String so
 
   /** The fitted feature pipeline names its categorical inputs {@code c_<column>}. */
   private static void collectVocabularies(PipelineModel model, Map<String, List<String>> out) {
-    for (Transformer stage : model.stages()) {
-      if (stage instanceof PipelineModel inner) {
-        collectVocabularies(inner, out);
-      } else if (stage instanceof StringIndexerModel indexer) {
-        String[] cols = indexer.getInputCols();
-        String[][] labels = indexer.labelsArray();
-        for (int i = 0; i < cols.length; i++) {
-          String column = cols[i].startsWith("c_") ? cols[i].substring(2) : cols[i];
-          out.put(column, List.of(labels[i]));
-        }
+    for (StringIndexerModel indexer : dev.kiln.common.PipelineStages.all(model, StringIndexerModel.class)) {
+      String[] cols = indexer.getInputCols();
+      String[][] labels = indexer.labelsArray();
+      for (int i = 0; i < cols.length; i++) {
+        String column = cols[i].startsWith("c_") ? cols[i].substring(2) : cols[i];
+        out.put(column, List.of(labels[i]));
       }
     }
   }

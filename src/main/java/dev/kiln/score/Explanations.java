@@ -11,7 +11,6 @@ import java.util.Optional;
 import java.util.stream.Collectors;
 import ml.dmlc.xgboost4j.scala.spark.XGBoostClassificationModel;
 import org.apache.spark.ml.PipelineModel;
-import org.apache.spark.ml.Transformer;
 import org.apache.spark.ml.feature.VectorAssembler;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.types.DataType;
@@ -110,14 +109,6 @@ final class Explanations {
   }
 
   private static <T> List<T> all(PipelineModel model, Class<T> type) {
-    List<T> out = new ArrayList<>();
-    for (Transformer stage : model.stages()) {
-      if (stage instanceof PipelineModel inner) {
-        out.addAll(all(inner, type));
-      } else if (type.isInstance(stage)) {
-        out.add(type.cast(stage));
-      }
-    }
-    return out;
+    return dev.kiln.common.PipelineStages.all(model, type);
   }
 }

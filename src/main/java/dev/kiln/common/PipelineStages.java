@@ -1,0 +1,24 @@
+package dev.kiln.common;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.apache.spark.ml.PipelineModel;
+import org.apache.spark.ml.Transformer;
+
+/** Fitted stages of a saved Kiln model: pipelines nest (feature preparation inside the model's pipeline). */
+public final class PipelineStages {
+  private PipelineStages() {}
+
+  /** Every stage of {@code type} in {@code model}, nested pipelines included, in pipeline order. */
+  public static <T> List<T> all(PipelineModel model, Class<T> type) {
+    List<T> out = new ArrayList<>();
+    for (Transformer stage : model.stages()) {
+      if (stage instanceof PipelineModel inner) {
+        out.addAll(all(inner, type));
+      } else if (type.isInstance(stage)) {
+        out.add(type.cast(stage));
+      }
+    }
+    return out;
+  }
+}
