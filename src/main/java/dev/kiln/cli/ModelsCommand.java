@@ -80,8 +80,9 @@ final class ModelsCommand implements Runnable {
           "With --if-better-than, only when its metric beats the reference by --min-delta (a model without a "
               + "champion always passes). Not passing is not an error: the output says why and nothing changes."})
   static final class Promote implements Callable<Integer> {
-    @Parameters(paramLabel = "VERSION")
-    int version;
+    @Parameters(paramLabel = "VERSION|candidate",
+        description = "A version number, or candidate: the newest candidate (what a pipeline just registered).")
+    String version;
 
     @Option(names = "--name", description = "Model name (needed when several models are registered).")
     String name;
@@ -105,7 +106,10 @@ final class ModelsCommand implements Runnable {
     public Integer call() {
       Optional<ModelRegistry.Gate> gate = Optional.ofNullable(reference)
           .map(r -> new ModelRegistry.Gate(r, metric, minDelta));
-      ModelRegistry.Promotion p = registry(common).promote(Optional.ofNullable(name), version, gate);
+      ModelRegistry registry = registry(common);
+      int number = version.matches("\\d+") ? Integer.parseInt(version)
+          : registry.resolve(Optional.ofNullable(name), version).version();
+      ModelRegistry.Promotion p = registry.promote(Optional.ofNullable(name), number, gate);
       PrintWriter out = common.out();
       if (common.json) {
         out.println(Json.toJson(p));

@@ -57,6 +57,11 @@ final class TrainsetCommand implements Callable<Integer> {
       description = "Rebuild trainset ID from its recorded versions and split; reports whether rows are identical.")
   String asOf;
 
+  @Option(names = "--id", paramLabel = "ID",
+      description = "Name the trainset, e.g. clicks-2026-03-02 in a daily pipeline (default: derived from the feature "
+          + "version and split). Building an existing id again reuses it when its inputs are the same.")
+  String id;
+
   @Mixin
   CommonOptions common;
 
@@ -64,7 +69,7 @@ final class TrainsetCommand implements Callable<Integer> {
   public Integer call() {
     TrainsetConfig config = new TrainsetConfig(common.dataRoot(), featureSet, Optional.ofNullable(featureVersion),
         split, testFraction, validationFraction, seed, instant("--test-from", testFrom),
-        instant("--validation-from", validationFrom), Optional.ofNullable(asOf));
+        instant("--validation-from", validationFrom), Optional.ofNullable(asOf), Optional.ofNullable(id));
     TrainsetJob.Result r = new TrainsetJob(config).run(SparkSessions.getOrCreate("kiln trainset"));
     TrainsetManifest m = r.manifest();
     PrintWriter out = common.out();

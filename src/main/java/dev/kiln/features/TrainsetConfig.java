@@ -15,13 +15,31 @@ import java.util.Optional;
  * @param testFrom       time split: first event time of the test set (default: the {@code 1 - testFraction} quantile)
  * @param validationFrom time split: first event time of the validation set (default: from the fractions)
  * @param asOf           rebuild this recorded trainset from its manifest instead of building a new one
+ * @param id             name the trainset (e.g. per pipeline date) instead of deriving its id from its inputs
  */
 public record TrainsetConfig(DataRoot dataRoot, String featureSet, Optional<Long> featureVersion, Split split,
                              double testFraction, double validationFraction, long seed, Optional<Instant> testFrom,
-                             Optional<Instant> validationFrom, Optional<String> asOf) {
+                             Optional<Instant> validationFrom, Optional<String> asOf, Optional<String> id) {
   public enum Split { RANDOM, TIME }
 
+  private static final java.util.regex.Pattern ID = java.util.regex.Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,127}");
+
+  /** A trainset whose id is derived from its inputs. */
+  public TrainsetConfig(DataRoot dataRoot, String featureSet, Optional<Long> featureVersion, Split split,
+                        double testFraction, double validationFraction, long seed, Optional<Instant> testFrom,
+                        Optional<Instant> validationFrom, Optional<String> asOf) {
+    this(dataRoot, featureSet, featureVersion, split, testFraction, validationFraction, seed, testFrom,
+        validationFrom, asOf, Optional.empty());
+  }
+
   public TrainsetConfig {
+    id = id == null ? Optional.empty() : id;
+    if (id.isPresent() && !ID.matcher(id.get()).matches()) {
+      throw new KilnUserException("--id '" + id.get() + "' must be letters, digits, '.', '_' or '-' (at most 128)");
+    }
+    if (id.isPresent() && asOf.isPresent()) {
+      throw new KilnUserException("--id and --as-of do not go together (a rebuild is named after the original)");
+    }
     Objects.requireNonNull(dataRoot, "dataRoot");
     featureVersion = featureVersion == null ? Optional.empty() : featureVersion;
     testFrom = testFrom == null ? Optional.empty() : testFrom;

@@ -101,12 +101,19 @@ public final class TrainsetJob {
     FeatureSetSpec spec = FeatureSetSpec.fromJson(state.specJson(), featureRef + " version " + version);
 
     TrainsetManifest.SplitSpec split = resolveSplit(features, spec);
-    String id = spec.name() + "-v" + state.featureSetVersion() + "-" + digest(featureRef + "@" + version + ":"
-        + Json.toJson(split)).substring(0, 10);
+    String id = config.id().orElse(spec.name() + "-v" + state.featureSetVersion() + "-" + digest(featureRef + "@"
+        + version + ":" + Json.toJson(split)).substring(0, 10));
     Optional<TrainsetManifest> existing = readManifest(spark, root, id);
     if (existing.isPresent()) {
+      TrainsetManifest m = existing.get();
+      if (!m.featureTable().equals(featureRef.toString()) || m.featureTableVersion() != version
+          || !m.split().equals(split)) {
+        throw new KilnUserException("trainset " + id + " already exists, built from " + m.featureTable() + " version "
+            + m.featureTableVersion() + " with another split or version than asked (" + featureRef + " version "
+            + version + "); choose another --id");
+      }
       LOG.info("trainset {} already exists: same feature version and split", id);
-      return new Result(existing.get(), true, Optional.empty());
+      return new Result(m, true, Optional.empty());
     }
     TrainsetManifest draft = new TrainsetManifest(id, Instant.now().toString(), featureRef.toString(), version,
         spec.name(), state.featureSetVersion(), state.hash(), state.specJson(), state.sourceTable(),

@@ -281,6 +281,11 @@ public final class ModelRegistry {
         + "(kiln models promote VERSION)"));
   }
 
+  /** {@link #resolve(String, String)} where the name may be left out when only one model is registered. */
+  public ModelVersion resolve(Optional<String> name, String versionOrAlias) {
+    return resolve(name.isPresent() ? name.get() : resolveName(list(Optional.empty()), name), versionOrAlias);
+  }
+
   /** {@code NAME@ALIAS} (alias: champion, candidate or a version number) resolved to a version. */
   public ModelVersion resolve(String reference) {
     int at = reference.indexOf('@');
