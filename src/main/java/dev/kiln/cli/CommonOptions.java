@@ -40,6 +40,11 @@ final class CommonOptions {
     return 0;
   }
 
+  /** The command's standard error (a test's writer when run in-process). */
+  PrintWriter err() {
+    return command.commandLine().getErr();
+  }
+
   /** The command's standard output (a test's writer when run in-process). */
   PrintWriter out() {
     return command.commandLine().getOut();

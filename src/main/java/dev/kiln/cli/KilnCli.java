@@ -17,7 +17,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "kiln", mixinStandardHelpOptions = true, versionProvider = KilnCli.Version.class,
     description = "Kiln: distributed machine learning on Apache Spark and Delta Lake.",
     subcommands = {DemoCommand.class, GenerateCommand.class, IngestCommand.class, FeaturesCommand.class, TrainsetCommand.class, TrainCommand.class, RunsCommand.class, ModelsCommand.class, TuneCommand.class, ScoreCommand.class, MonitorCommand.class,
-        TablesCommand.class,
+        PipelineCommand.class, TablesCommand.class,
         SqlCommand.class, ExportCommand.class, AirflowCommand.class, CommandLine.HelpCommand.class},
     footer = {"", "Exit codes: 0 ok, 1 internal failure, 2 user error, 3 monitoring threshold crossed."})
 public final class KilnCli implements Runnable {

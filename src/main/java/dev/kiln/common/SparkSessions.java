@@ -16,9 +16,37 @@ import org.slf4j.LoggerFactory;
 public final class SparkSessions {
   private static final Logger LOG = LoggerFactory.getLogger(SparkSessions.class);
 
+  /** The session of the pipeline task running on this thread (and the threads it starts), if any. */
+  private static final InheritableThreadLocal<SparkSession> TASK_SESSION = new InheritableThreadLocal<>();
+
   private SparkSessions() {}
 
+  /**
+   * Runs {@code body} with {@code session} as the session every job on this thread gets from {@link #getOrCreate}:
+   * the pipeline runner gives each task its own {@code spark.newSession()} on the shared SparkContext.
+   */
+  public static <T> T callWith(SparkSession session, java.util.concurrent.Callable<T> body) throws Exception {
+    SparkSession previous = TASK_SESSION.get();
+    TASK_SESSION.set(session);
+    SparkSession.setActiveSession(session);
+    try {
+      return body.call();
+    } finally {
+      if (previous == null) {
+        TASK_SESSION.remove();
+        SparkSession.clearActiveSession();
+      } else {
+        TASK_SESSION.set(previous);
+        SparkSession.setActiveSession(previous);
+      }
+    }
+  }
+
   public static SparkSession getOrCreate(String appName) {
+    SparkSession task = TASK_SESSION.get();
+    if (task != null) {
+      return task;
+    }
     SparkConf conf = new SparkConf(); // picks up spark.* system properties set by spark-submit
     boolean embedded = !conf.contains("spark.master");
     SparkSession.Builder builder = SparkSession.builder().appName(conf.get("spark.app.name", appName));
