@@ -209,6 +209,39 @@ class PipelineEndToEndTest {
     assertTrue(log.strip().endsWith("exit 0"), log);
   }
 
+  @Test
+  void aTaskPastItsTimeoutIsCancelledWithItsSparkJobs() throws Exception {
+    DataRoot root = DataRoot.of(tmp.resolve("timeout").toString());
+    Path spec = tmp.resolve("slow.yaml");
+    Files.writeString(spec, """
+        pipeline: slow
+        schedule: null
+        start_date: 2026-03-01
+        tasks:
+          - {id: forever, args: [sql, "SELECT sum(id) FROM range(1000000000000)"], timeout: 5s}
+          - {id: after, args: [models, list], depends_on: [forever]}
+        """);
+    SparkSession spark = SharedSpark.get();
+    long start = System.nanoTime();
+    Cli.Result r = Cli.run("pipeline", "run", spec.toString(), "--date", "2026-03-01", "--data-root", root.toString());
+    double seconds = (System.nanoTime() - start) / 1e9;
+    assertEquals(4, r.exitCode(), r.out() + r.err());
+    String out = r.out().replaceAll(" +", " ");
+    assertTrue(out.contains("forever failed in") && out.contains("(timed out after 5s)"), out);
+    assertTrue(out.contains("after upstream failed: upstream task forever failed"), out);
+    assertTrue(seconds < 120, "the timed-out task was not stopped: " + seconds + " s");
+    // its Spark jobs were cancelled, not left running on the shared context
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+    while (spark.sparkContext().statusTracker().getActiveJobIds().length > 0 && System.nanoTime() < deadline) {
+      Thread.sleep(100);
+    }
+    assertEquals(0, spark.sparkContext().statusTracker().getActiveJobIds().length);
+    Entry forever = new PipelineRunsTable(spark, root).latestTaskStates("slow", FIRST_DAY).get("forever");
+    assertEquals(State.FAILED, forever.state());
+    assertEquals(null, forever.exitCode());
+    assertEquals("timed out after 5s", forever.message());
+  }
+
   private static Process kiln(List<String> args, Path log) {
     return ChildJvm.start(ChildJvm.classpath(), List.of("-Xmx2g", "-Dspark.master=local[2]",
         "-Dspark.ui.enabled=false", "-Dspark.sql.shuffle.partitions=4"), "dev.kiln.cli.KilnCli", args,
