@@ -35,6 +35,19 @@ public final class ChildJvm {
     }
   }
 
+  /**
+   * Waits for {@code p} at most {@code limit}; past it the child is killed and the test fails, so no child can hang
+   * a test run. Returns the exit code.
+   */
+  public static int await(Process p, java.time.Duration limit, java.util.function.Supplier<String> log)
+      throws InterruptedException {
+    if (!p.waitFor(limit.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)) {
+      p.destroyForcibly().waitFor(30, java.util.concurrent.TimeUnit.SECONDS);
+      throw new AssertionError("child process ran past " + limit.toSeconds() + " s and was killed:\n" + log.get());
+    }
+    return p.exitValue();
+  }
+
   /** This JVM's classpath, as given to a child with -cp. */
   public static String classpath() {
     return System.getProperty("java.class.path");

@@ -73,7 +73,7 @@ class TrainJobTest {
         List.of("train", "--model", model.id(), "--trainset", trainset.id(), "--set", setting, "--data-root",
             root.toString(), "--json"), Map.of(), log);
     try {
-      assertEquals(0, p.waitFor(), () -> readLog(log));
+      assertEquals(0, ChildJvm.await(p, java.time.Duration.ofMinutes(10), () -> readLog(log)), () -> readLog(log));
       String json = Files.readAllLines(log).stream().filter(l -> l.startsWith("{\"")).reduce((a, b) -> b)
           .orElseThrow(() -> new AssertionError(readLog(log)));
       String runId = Json.JSON.readTree(json).get("run_id").asText();
@@ -239,9 +239,12 @@ class TrainJobTest {
     org.junit.jupiter.api.Assumptions.assumeTrue(python.isPresent(), "no python3 with xgboost here");
     Path dir = Path.of(java.net.URI.create(results.get(3).run().artifacts()));
     Path script = Path.of("src/test/resources/xgboost_crosscheck.py");
-    Process p = new ProcessBuilder(python.get(), script.toString(), dir.toString()).redirectErrorStream(true).start();
-    String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-    assertEquals(0, p.waitFor(), out);
+    Path pyLog = tmp.resolve("crosscheck.log");
+    Process p = new ProcessBuilder(python.get(), script.toString(), dir.toString()).redirectErrorStream(true)
+        .redirectOutput(pyLog.toFile()).start();
+    int code = ChildJvm.await(p, java.time.Duration.ofMinutes(5), () -> readLog(pyLog));
+    String out = Files.readString(pyLog);
+    assertEquals(0, code, out);
     System.out.println("TrainJobTest: " + out.strip().replace("\n", "; "));
     java.util.regex.Matcher m = java.util.regex.Pattern.compile("(xgboost\\.\\w+) rows=(\\d+) max_abs_diff=(\\S+)")
         .matcher(out);
