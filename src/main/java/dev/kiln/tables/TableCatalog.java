@@ -103,7 +103,8 @@ public final class TableCatalog {
           continue;
         }
         String name = layer + "." + id.table();
-        boolean same = new Path(t.location()).toString().equals(new Path(wanted.getOrDefault(name, "")).toString());
+        String wantedPath = wanted.get(name); // null: a table of another data root, absent from this one
+        boolean same = wantedPath != null && new Path(t.location()).toString().equals(new Path(wantedPath).toString());
         if (!same && t.tableType().equals(CatalogTableType.EXTERNAL())) {
           spark.sql("DROP TABLE " + name);
         }

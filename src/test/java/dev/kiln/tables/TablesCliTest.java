@@ -121,6 +121,11 @@ class TablesCliTest {
     Cli.Result csv = ok(sql("SELECT status, count(*) AS n FROM meta.ingest_log GROUP BY status ORDER BY status",
         "--csv"));
     assertEquals(List.of("status,n", "committed,2", "started,2"), csv.out().strip().lines().toList());
+
+    // the session now knows this root's tables; SQL over another data root, which has none of them, still works
+    Cli.Result other = Cli.run("sql", "SELECT 1 AS one", "--csv", "--data-root", tmp.resolve("empty-root").toString());
+    assertEquals(0, other.exitCode(), other.out() + other.err());
+    assertEquals(List.of("one", "1"), other.out().strip().lines().toList());
   }
 
   @Test
