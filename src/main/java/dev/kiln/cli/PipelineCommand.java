@@ -12,7 +12,6 @@ import dev.kiln.pipeline.PipelineSpec;
 import dev.kiln.pipeline.ProcessLauncher;
 import dev.kiln.pipeline.TaskLauncher;
 import dev.kiln.pipeline.TaskSpec;
-import dev.kiln.pipeline.Templates;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -260,9 +259,7 @@ final class PipelineCommand {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", t.id());
         m.put("depends_on", t.dependsOn());
-        List<String> args = new ArrayList<>(t.args().stream().map(a -> Templates.render(a, ds, values)).toList());
-        args.addAll(List.of("--data-root", common.dataRoot().uri()));
-        m.put("args", args);
+        m.put("args", t.commandLine(ds, values, common.dataRoot().uri()));
         m.put("retries", t.retries());
         m.put("retry_delay_s", t.retryDelay().toSeconds());
         m.put("retry_exponential_backoff", t.exponentialBackoff());

@@ -87,9 +87,7 @@ public final class PipelineRunner {
     Map<String, String> params = spec.params(options.paramOverrides());
     Map<String, List<String>> args = new LinkedHashMap<>();
     for (TaskSpec t : spec.tasks()) {
-      List<String> rendered = new ArrayList<>(t.args().stream().map(a -> Templates.render(a, ds, params)).toList());
-      rendered.addAll(List.of("--data-root", options.dataRoot().uri()));
-      args.put(t.id(), rendered);
+      args.put(t.id(), t.commandLine(ds, params, options.dataRoot().uri()));
     }
     String runId = UUID.randomUUID().toString().substring(0, 8);
     Instant started = Instant.now();

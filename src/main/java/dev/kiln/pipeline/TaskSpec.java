@@ -26,6 +26,13 @@ public record TaskSpec(String id, List<String> args, List<String> dependsOn, int
     branch = Map.copyOf(branch);
   }
 
+  /** The command line that runs for {@code ds}: templates rendered, the run's data root appended. */
+  public List<String> commandLine(java.time.LocalDate ds, Map<String, String> params, String dataRoot) {
+    List<String> line = new java.util.ArrayList<>(args.stream().map(a -> Templates.render(a, ds, params)).toList());
+    line.addAll(List.of("--data-root", dataRoot));
+    return List.copyOf(line);
+  }
+
   /** Whether {@code exitCode} counts as success: 0, or a code the branch map lists. */
   public boolean succeeded(int exitCode) {
     return exitCode == 0 || branch.containsKey(exitCode);
