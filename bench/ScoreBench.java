@@ -45,13 +45,16 @@ import org.apache.spark.sql.SparkSession;
  *   <li>plain xgboost4j: the booster saved next to the model ({@code xgboost.ubj}), nthread = THREADS, on a DMatrix of
  *       those rows' {@code features} vectors exactly as the XGBoost stage sees them (collected to one dense float[]);
  *       predict and predictContrib timed (a fresh DMatrix each run), DMatrix construction reported on its own;</li>
- *   <li>Kiln's model apply: the saved PipelineModel's transform of the cached rows, to Spark's {@code noop} sink,
- *       without and with contributions (raw, and with Kiln's top-5 post-processing);</li>
+ *   <li>Kiln's model apply: what ScoreJob runs ({@code ModelApply}: the feature stages, then the native booster on
+ *       batches of rows) on the cached rows, keeping the columns ScoreJob keeps, to Spark's {@code noop} sink,
+ *       without and with contributions (raw, and with Kiln's top-5 post-processing); beside it the saved
+ *       PipelineModel's own transform (XGBoost4J-Spark's, what ScoreJob ran before);</li>
  *   <li>explanations (SHAP, ~200x the cost of a prediction) on the EXPLAIN_ROWS earliest events only, the same rows
  *       for all three;</li>
  *   <li>end to end: {@code ScoreJob.run} with --explain 0 and 5 into the bench-only table predictions.bench_score,
  *       with its pieces timed apart: input check, point-in-time features, model apply, Delta write.</li>
  * </ul>
+ * KILN_BENCH_E2E=0 leaves out the point-in-time timing and the end-to-end runs (the model apply comparisons only).
  * Prints a table and writes bench/results/score-<rows>.json (and the executed point-in-time plan to
  * bench/results/score-pit-plan.txt).
  */
@@ -70,6 +73,9 @@ public class ScoreBench {
     repeats = args.length > 2 ? Integer.parseInt(args[2]) : 3;
     long explainRows = args.length > 3 ? Long.parseLong(args[3]) : 20_000;
     int threads = args.length > 4 ? Integer.parseInt(args[4]) : Runtime.getRuntime().availableProcessors();
+    // KILN_BENCH_E2E=0: the model apply comparisons only (no point-in-time timing, no ScoreJob runs): on a shared,
+    // loaded machine, more rounds of those in the same time
+    boolean endToEnd = !"0".equals(System.getenv("KILN_BENCH_E2E"));
     // local[THREADS], with the settings Kiln's embedded session gives local[*] (setting spark.master switches them off)
     System.setProperty("spark.master", "local[" + threads + "]");
     System.setProperty("spark.sql.shuffle.partitions", String.valueOf(Math.max(4, threads * 2)));
@@ -100,24 +106,10 @@ public class ScoreBench {
     // ScoreInput is package-private: called by reflection so that the bench reads the input exactly as ScoreJob does
     Supplier<Dataset<Row>> inputRows = () -> scoreInputRows(spark, config, signature);
     Dataset<Row> in = inputRows.get(); // lazy rows; the signature check pass ran inside read()
-    // how often one point-in-time computation reads its inputs: the executed (final adaptive) plan of one run
-    // (running the Dataset's own adaptive plan makes its string the final plan, reused exchanges included; no bench
-    // lambdas shipped to tasks: they could not load this source-launched class)
-    Dataset<Row> once = pit.compute(history.get(), historyRef, in, inputRef);
-    once.queryExecution().toRdd().count();
-    String fullPlan = once.queryExecution().executedPlan().toString();
-    String plan = fullPlan.split("== Initial Plan ==")[0]; // the adaptive plan prints the initial plan after the final
-    System.out.printf("point-in-time plan as executed: %d scans of the input CSV, %d of the history "
-        + "(Delta/Parquet files), %d reused exchanges%n", count(plan, "FileScan csv"), count(plan, "FileScan parquet"),
-        count(plan, "ReusedExchange"));
-    json.put("pit_plan_csv_scans", count(plan, "FileScan csv"));
-    json.put("pit_plan_history_scans", count(plan, "FileScan parquet"));
-    json.put("pit_plan_reused_exchanges", count(plan, "ReusedExchange"));
-    Files.createDirectories(Path.of("bench/results"));
-    Files.writeString(Path.of("bench/results/score-pit-plan.txt"), fullPlan);
-    // timed before the rows are cached: Spark would otherwise answer the same plan from the cache
-    double featuresS = median("point-in-time features -> noop", new ArrayList<>(),
-        () -> noop(pit.compute(history.get(), historyRef, in, inputRef)));
+    double featuresS = Double.NaN;
+    if (endToEnd) {
+      featuresS = pointInTime(pit, history, historyRef, in, inputRef);
+    }
     Dataset<Row> features = pit.compute(history.get(), historyRef, in, inputRef).cache();
     long n = features.count();
     long historyRows = history.get().count();
@@ -154,117 +146,126 @@ public class ScoreBench {
     }
     booster.setParam("nthread", threads);
     float[][][] plainOut = new float[1][][];
-    double[] plainPredict = plain("plain predict", matrix, cols, missing, dm -> plainOut[0] = booster.predict(dm));
-    double plainS = plainPredict[0];
-    double dmatrixS = plainPredict[1];
-    double plainContribS = plain("plain predictContrib", explainMatrix, cols, missing,
-        dm -> booster.predictContrib(dm, 0))[0];
+    List<Double> dmatrixTimes = new ArrayList<>();
+    plain(matrix, cols, missing, dmatrixTimes, dm -> plainOut[0] = booster.predict(dm)).run(); // for the check below
 
-    // same rows, same model? (outside the timings) the pipeline's probabilities against the plain booster's
+    // Kiln's model apply is what ScoreJob runs (ModelApply, package-private: called by reflection), keeping the
+    // columns ScoreJob keeps; the saved PipelineModel's transform (what ScoreJob ran before) is timed beside it
+    List<Column> carried = carried(spec, pit);
+    Object apply = modelApply(model);
+    System.out.println("model apply: " + apply.getClass().getSimpleName());
+
+    // same rows, same model? (outside the timings) Kiln's and the pipeline's probabilities against the plain booster's;
+    // both keep the cached rows' order, which is the plain matrix's (checked by key)
+    List<Row> keys = features.select(key).collectAsList();
+    List<Row> kilnP = applied(apply, features, List.of(col(key)), false).collectAsList();
     List<Row> sparkP = model.transform(features)
         .select(org.apache.spark.ml.functions.vector_to_array(col("probability"), "float64").getItem(1))
         .collectAsList();
     double maxDiff = 0;
+    double maxDiffPipeline = 0;
     for (int i = 0; i < n; i++) {
-      maxDiff = Math.max(maxDiff, Math.abs(sparkP.get(i).getDouble(0) - plainOut[0][i][0]));
+      if (!kilnP.get(i).getString(0).equals(keys.get(i).getString(0))) {
+        throw new IllegalStateException("the model apply changed the rows' order at row " + i);
+      }
+      maxDiff = Math.max(maxDiff, Math.abs(kilnP.get(i).getDouble(1) - plainOut[0][i][0]));
+      maxDiffPipeline = Math.max(maxDiffPipeline, Math.abs(sparkP.get(i).getDouble(0) - plainOut[0][i][0]));
     }
-    System.out.printf("features: %d; max |p_spark - p_plain| = %.2e over %,d rows%n", cols, maxDiff, n);
+    System.out.printf("features: %d; max |p_kiln - p_plain| = %.2e, max |p_pipeline - p_plain| = %.2e over %,d rows%n",
+        cols, maxDiff, maxDiffPipeline, n);
 
-    // --- Kiln's model apply on the cached feature rows, to the noop sink ---
-    double applyS = median("kiln model apply", new ArrayList<>(), () -> noop(model.transform(features)));
-    // with contributions: a model of its own, as setContribPredictionCol changes the stage
+    // --- Kiln's model apply on the cached feature rows, to the noop sink, beside plain predict: the cases of a group
+    // run in turn, round after round, so that the load of a shared machine weighs on all of them alike ---
+    // with contributions, the pipeline's way: a model of its own, as setContribPredictionCol changes the stage
     PipelineModel contribModel = PipelineModel.load(artifacts + "/model");
     ((XGBoostClassificationModel) contribModel.stages()[contribModel.stages().length - 1])
         .setContribPredictionCol("_contrib");
-    double applyContribS = median("kiln model apply + contributions", new ArrayList<>(),
-        () -> noop(contribModel.transform(explainRowsDf)));
-    // diagnostic: the same with the booster's nthread 1 (in local mode the tasks share the driver's booster object):
-    // each of the local[THREADS] tasks then predicts on one thread instead of all cores each
-    PipelineModel contrib1 = PipelineModel.load(artifacts + "/model");
-    XGBoostClassificationModel contrib1Stage =
-        (XGBoostClassificationModel) contrib1.stages()[contrib1.stages().length - 1];
-    contrib1Stage.setContribPredictionCol("_contrib");
-    contrib1Stage.nativeBooster().setParam("nthread", 1);
-    double applyContrib1S = median("kiln model apply + contributions, booster nthread 1 (diagnostic)",
-        new ArrayList<>(), () -> noop(contrib1.transform(explainRowsDf)));
-    // Kiln's explanation columns (top-K by |SHAP|, bias, margin) over the same transform: Explanations is
-    // package-private, so called by reflection to time exactly ScoreJob's code
-    Object explanations = explanations(PipelineModel.load(artifacts + "/model"), EXPLAIN_K);
-    double applyTopKS = median("kiln model apply + top-" + EXPLAIN_K + " explanations", new ArrayList<>(),
-        () -> noop(explained(explanations, explainRowsDf, key)));
-    // diagnostic: the feature transforms alone (every stage before XGBoost), to split model apply in two
-    double prepS = median("feature transforms only (diagnostic)", new ArrayList<>(), () -> noop(prepare(model,
-        features)));
-    // diagnostic: the XGBoost stage alone on the prepared rows (cached), as wide as Kiln passes them (every
-    // feature-table column plus the transforms' outputs) and with only the key and the vector: XGBoost4J-Spark copies
-    // each row through external Rows (Row.fromSeq, createDataFrame), so its cost grows with the row's width
-    Dataset<Row> preparedWide = prepare(model, features).cache();
-    preparedWide.count();
-    Dataset<Row> preparedNarrow = preparedWide.select(key, FeaturePipeline.FEATURES).cache();
-    preparedNarrow.count();
-    int wideColumns = preparedWide.columns().length;
-    double xgbWideS = median("XGBoost stage alone, prepared rows (" + wideColumns + " columns) (diagnostic)",
-        new ArrayList<>(), () -> noop(xgbStage.transform(preparedWide)));
-    double xgbNarrowS = median("XGBoost stage alone, key + features only (diagnostic)", new ArrayList<>(),
-        () -> noop(xgbStage.transform(preparedNarrow)));
-    preparedWide.unpersist();
-    preparedNarrow.unpersist();
-    // diagnostic: XGBoost4J-Spark predicts once per output column; without rawPrediction it predicts once
-    PipelineModel probOnly = PipelineModel.load(artifacts + "/model");
-    ((XGBoostClassificationModel) probOnly.stages()[probOnly.stages().length - 1]).setRawPredictionCol("");
-    double applyProbOnlyS = median("kiln model apply, rawPredictionCol unset (diagnostic)", new ArrayList<>(),
-        () -> noop(probOnly.transform(features)));
+    // Kiln's explanation columns (top-K by |SHAP|, bias, margin) over the same model apply, as ScoreJob selects them
+    Object explanations = explanations(model, EXPLAIN_K);
+    Map<String, TimedBody> predictCases = new LinkedHashMap<>();
+    predictCases.put("plain predict", plain(matrix, cols, missing, dmatrixTimes, booster::predict));
+    predictCases.put("kiln model apply", timed(() -> noop(applied(apply, features, carried, false))));
+    predictCases.put("saved PipelineModel.transform (before)", timed(() -> noop(model.transform(features))));
+    // diagnostic: the feature stages alone, up to the booster's input columns (what the model apply computes before
+    // the native booster)
+    predictCases.put("feature stages to the booster's inputs only (diagnostic)",
+        timed(() -> noop(boosterInputs(model, features))));
+    Map<String, Double> predictS = interleaved(predictCases);
+    Map<String, TimedBody> contribCases = new LinkedHashMap<>();
+    contribCases.put("plain predictContrib", plain(explainMatrix, cols, missing, new ArrayList<>(),
+        dm -> booster.predictContrib(dm, 0)));
+    contribCases.put("kiln model apply + contributions",
+        timed(() -> noop(applied(apply, explainRowsDf, carried, true))));
+    contribCases.put("saved PipelineModel.transform + contributions (before)",
+        timed(() -> noop(contribModel.transform(explainRowsDf))));
+    contribCases.put("kiln model apply + top-" + EXPLAIN_K + " explanations",
+        timed(() -> noop(explained(apply, explanations, explainRowsDf, carried, key))));
+    Map<String, Double> contribS = interleaved(contribCases);
+    double plainS = predictS.get("plain predict");
+    double applyS = predictS.get("kiln model apply");
+    double transformS = predictS.get("saved PipelineModel.transform (before)");
+    double prepS = predictS.get("feature stages to the booster's inputs only (diagnostic)");
+    double plainContribS = contribS.get("plain predictContrib");
+    double applyContribS = contribS.get("kiln model apply + contributions");
+    double transformContribS = contribS.get("saved PipelineModel.transform + contributions (before)");
+    double applyTopKS = contribS.get("kiln model apply + top-" + EXPLAIN_K + " explanations");
+    double dmatrixS = median(dmatrixTimes);
 
     // --- the pieces of an end-to-end run, timed apart (the features piece was timed above, before any caching) ---
-    double checkS = median("input check (ScoreInput.read)", new ArrayList<>(), inputRows::get);
-
-    // --- end to end: ScoreJob.run ---
-    List<Double> e2e0 = new ArrayList<>();
-    List<Double> e2e5 = new ArrayList<>();
-    JobLog jobs = new JobLog();
-    spark.sparkContext().addSparkListener(jobs);
+    double checkS = Double.NaN;
+    double e2e0S = Double.NaN;
+    double e2e5S = Double.NaN;
+    double writeS = Double.NaN;
     Map<Integer, List<JobLog.Job>> lastJobs = new LinkedHashMap<>();
-    for (int r = 0; r <= repeats; r++) { // r = 0: warm-up
-      for (int k : new int[] {0, EXPLAIN_K}) {
-        ScoreJob job = new ScoreJob(scoreConfig(dataRoot, input, k, k == 0 ? Optional.empty() : explainWhere, salt));
-        jobs.clear();
-        long t0 = System.nanoTime();
-        ScoreJob.Result res = job.run(spark);
-        double s = (System.nanoTime() - t0) / 1e9;
-        lastJobs.put(k, jobs.snapshot(t0, System.nanoTime()));
-        if (res.rows() != (k == 0 ? n : m)) {
-          throw new IllegalStateException("ScoreJob scored " + res.rows() + " rows, the bench " + (k == 0 ? n : m));
-        }
-        System.out.printf("run %d: ScoreJob --explain %d %.2f s%s%n", r, k, s, r == 0 ? " (warm-up)" : "");
-        if (r > 0) {
-          (k == 0 ? e2e0 : e2e5).add(s);
+    if (endToEnd) {
+      checkS = median("input check (ScoreInput.read)", new ArrayList<>(), inputRows::get);
+
+      // --- end to end: ScoreJob.run ---
+      List<Double> e2e0 = new ArrayList<>();
+      List<Double> e2e5 = new ArrayList<>();
+      JobLog jobs = new JobLog();
+      spark.sparkContext().addSparkListener(jobs);
+      for (int r = 0; r <= repeats; r++) { // r = 0: warm-up
+        for (int k : new int[] {0, EXPLAIN_K}) {
+          ScoreJob job = new ScoreJob(scoreConfig(dataRoot, input, k, k == 0 ? Optional.empty() : explainWhere, salt));
+          jobs.clear();
+          long t0 = System.nanoTime();
+          ScoreJob.Result res = job.run(spark);
+          double s = (System.nanoTime() - t0) / 1e9;
+          lastJobs.put(k, jobs.snapshot(t0, System.nanoTime()));
+          if (res.rows() != (k == 0 ? n : m)) {
+            throw new IllegalStateException("ScoreJob scored " + res.rows() + " rows, the bench " + (k == 0 ? n : m));
+          }
+          System.out.printf("run %d: ScoreJob --explain %d %.2f s%s%n", r, k, s, r == 0 ? " (warm-up)" : "");
+          if (r > 0) {
+            (k == 0 ? e2e0 : e2e5).add(s);
+          }
         }
       }
+      e2e0S = median(e2e0);
+      e2e5S = median(e2e5);
+      // the Delta write alone: the batch ScoreJob wrote (read back and cached), written again as ScoreJob writes it
+      String scratch = Files.createTempDirectory("score-bench-write").toString();
+      Dataset<Row> batch = readPredictions(spark, dataRoot, "bench-e0").cache();
+      batch.count();
+      writeS = median("delta write of a scored batch (--explain 0)", new ArrayList<>(),
+          () -> batch.write().format("delta").mode("overwrite").partitionBy("event_date").save(scratch));
+      batch.unpersist();
     }
-    double e2e0S = median(e2e0);
-    double e2e5S = median(e2e5);
-    // the Delta write alone: the batch ScoreJob wrote (read back and cached), written again as ScoreJob writes it
-    String scratch = Files.createTempDirectory("score-bench-write").toString();
-    Dataset<Row> batch = readPredictions(spark, dataRoot, "bench-e0").cache();
-    batch.count();
-    double writeS = median("delta write of a scored batch (--explain 0)", new ArrayList<>(),
-        () -> batch.write().format("delta").mode("overwrite").partitionBy("event_date").save(scratch));
-    batch.unpersist();
 
     // --- report ---
     row("plain xgboost4j predict (nthread " + threads + ")", plainS, n, plainS);
-    row("kiln model apply (PipelineModel.transform -> noop)", applyS, n, plainS);
-    row("  of which feature transforms + DenseFeatures alone (diagnostic)", prepS, n, plainS);
-    row("  of which XGBoost stage alone on cached prepared rows, " + wideColumns + " columns (diagnostic)", xgbWideS, n,
-        plainS);
-    row("  XGBoost stage alone on cached key + features only (diagnostic)", xgbNarrowS, n, plainS);
-    row("kiln model apply, rawPredictionCol unset (diagnostic)", applyProbOnlyS, n, plainS);
+    row("kiln model apply (ScoreJob's ModelApply -> noop)", applyS, n, plainS);
+    row("  of which feature stages to the booster's inputs alone (diagnostic)", prepS, n, plainS);
+    row("saved PipelineModel.transform -> noop (what ScoreJob ran before)", transformS, n, plainS);
     row("plain xgboost4j predictContrib", plainContribS, m, plainContribS);
     row("kiln model apply + contributions -> noop", applyContribS, m, plainContribS);
-    row("kiln model apply + contributions, booster nthread 1 (diagnostic)", applyContrib1S, m, plainContribS);
+    row("saved PipelineModel.transform + contributions -> noop (before)", transformContribS, m, plainContribS);
     row("kiln model apply + top-" + EXPLAIN_K + " explanations -> noop", applyTopKS, m, plainContribS);
-    row("kiln score end to end, --explain 0", e2e0S, n, plainS);
-    row("kiln score end to end, --explain " + EXPLAIN_K, e2e5S, m, plainContribS);
+    if (endToEnd) {
+      row("kiln score end to end, --explain 0", e2e0S, n, plainS);
+      row("kiln score end to end, --explain " + EXPLAIN_K, e2e5S, m, plainContribS);
+    }
     System.out.println();
     System.out.printf("%,d scored events x %d features (explanations: %,d of them), %,d history rows, %d threads, "
         + "median of %d after a warm-up%n", n, cols, m, historyRows, threads, repeats);
@@ -280,14 +281,16 @@ public class ScoreBench {
       JobLog.print("Spark jobs of the last ScoreJob --explain " + e.getKey() + " run, by call site", e.getValue());
     }
     double other = e2e0S - checkS - featuresS - applyS - writeS;
-    System.out.println("Where an end-to-end --explain 0 run goes (pieces timed apart, medians):");
-    System.out.println("| piece | s | share |");
-    System.out.println("| --- | --- | --- |");
-    piece("input check (read + validate the CSV: one pass)", checkS, e2e0S);
-    piece("point-in-time features (input + history -> noop)", featuresS, e2e0S);
-    piece("model apply (cached feature rows -> noop)", applyS, e2e0S);
-    piece("Delta write of the batch (cached rows -> delta, by event_date)", writeS, e2e0S);
-    piece("the rest (registry, model load, stats read-back, overlaps)", other, e2e0S);
+    if (endToEnd) {
+      System.out.println("Where an end-to-end --explain 0 run goes (pieces timed apart, medians):");
+      System.out.println("| piece | s | share |");
+      System.out.println("| --- | --- | --- |");
+      piece("input check (read + validate the CSV: one pass)", checkS, e2e0S);
+      piece("point-in-time features (input + history -> noop)", featuresS, e2e0S);
+      piece("model apply (cached feature rows -> noop)", applyS, e2e0S);
+      piece("Delta write of the batch (cached rows -> delta, by event_date)", writeS, e2e0S);
+      piece("the rest (registry, model load, stats read-back, overlaps)", other, e2e0S);
+    }
 
     json.put("scored_rows", n);
     json.put("history_rows", historyRows);
@@ -298,18 +301,46 @@ public class ScoreBench {
     json.put("feature_partitions", partitions);
     json.put("repeats", repeats);
     json.put("max_abs_prob_diff", maxDiff);
+    json.put("max_abs_prob_diff_pipeline", maxDiffPipeline);
     json.put("model", version.ref());
     json.put("run_id", run.runId());
     json.put("plain_dmatrix_s", dmatrixS);
     json.put("ratio_apply_vs_plain_rows_per_s", plainS / applyS);
     json.put("ratio_apply_contrib_vs_plain_rows_per_s", plainContribS / applyContribS);
-    json.put("e2e_breakdown_s", Map.of("input_check", checkS, "features", featuresS, "model_apply", applyS,
-        "delta_write", writeS, "rest", other));
+    json.put("ratio_pipeline_transform_vs_plain_rows_per_s", plainS / transformS);
+    if (endToEnd) {
+      json.put("e2e_breakdown_s", Map.of("input_check", checkS, "features", featuresS, "model_apply", applyS,
+          "delta_write", writeS, "rest", other));
+    }
     Files.createDirectories(Path.of("bench/results"));
     Path out = Path.of("bench/results/score-" + n + ".json");
     Files.writeString(out, Json.toPrettyJson(json));
     System.out.println("wrote " + out);
     spark.stop();
+  }
+
+  /**
+   * How often one point-in-time computation reads its inputs (the executed, final adaptive plan of one run: running
+   * the Dataset's own adaptive plan makes its string the final plan, reused exchanges included; no bench lambdas
+   * shipped to tasks: they could not load this source-launched class), then its median time to the noop sink. Timed
+   * before the rows are cached: Spark would otherwise answer the same plan from the cache.
+   */
+  static double pointInTime(PointInTimeFeatures pit, Supplier<Dataset<Row>> history, TableRef historyRef,
+                            Dataset<Row> in, TableRef inputRef) throws Exception {
+    Dataset<Row> once = pit.compute(history.get(), historyRef, in, inputRef);
+    once.queryExecution().toRdd().count();
+    String fullPlan = once.queryExecution().executedPlan().toString();
+    String plan = fullPlan.split("== Initial Plan ==")[0]; // the adaptive plan prints the initial plan after the final
+    System.out.printf("point-in-time plan as executed: %d scans of the input CSV, %d of the history "
+        + "(Delta/Parquet files), %d reused exchanges%n", count(plan, "FileScan csv"), count(plan, "FileScan parquet"),
+        count(plan, "ReusedExchange"));
+    json.put("pit_plan_csv_scans", count(plan, "FileScan csv"));
+    json.put("pit_plan_history_scans", count(plan, "FileScan parquet"));
+    json.put("pit_plan_reused_exchanges", count(plan, "ReusedExchange"));
+    Files.createDirectories(Path.of("bench/results"));
+    Files.writeString(Path.of("bench/results/score-pit-plan.txt"), fullPlan);
+    return median("point-in-time features -> noop", new ArrayList<>(),
+        () -> noop(pit.compute(history.get(), historyRef, in, inputRef)));
   }
 
   /** The rows as the XGBoost stage receives them: every stage before it (feature transforms, DenseFeatures). */
@@ -341,33 +372,57 @@ public class ScoreBench {
   }
 
   /**
-   * Plain xgboost4j: a fresh DMatrix for every run, then {@code body} timed; {median body s, median DMatrix s}. Fresh
-   * because the booster caches its predictions per DMatrix: predicting the same one again is ~free.
+   * Plain xgboost4j: a fresh DMatrix for every run, then {@code body} timed (the DMatrix construction goes to
+   * {@code build}). Fresh because the booster caches its predictions per DMatrix: predicting the same one again is
+   * ~free.
    */
-  static double[] plain(String name, float[] matrix, int cols, float missing, DMatrixBody body) {
-    List<Double> build = new ArrayList<>();
-    List<Double> times = new ArrayList<>();
+  static TimedBody plain(float[] matrix, int cols, float missing, List<Double> build, DMatrixBody body) {
+    return () -> {
+      long t0 = System.nanoTime();
+      DMatrix dm = new DMatrix(matrix, matrix.length / cols, cols, missing);
+      long t1 = System.nanoTime();
+      body.run(dm);
+      double s = (System.nanoTime() - t1) / 1e9;
+      dm.dispose();
+      build.add((t1 - t0) / 1e9);
+      return s;
+    };
+  }
+
+  /** Seconds of the whole of {@code body}. */
+  static TimedBody timed(ThrowingRunnable body) {
+    return () -> {
+      long t0 = System.nanoTime();
+      body.run();
+      return (System.nanoTime() - t0) / 1e9;
+    };
+  }
+
+  /**
+   * Median seconds of each case over REPEATS rounds after a warm-up round; a round runs every case once, in turn, so
+   * that a shared machine's changing load weighs on all of them alike (the ratios between them are what counts).
+   */
+  static Map<String, Double> interleaved(Map<String, TimedBody> cases) throws Exception {
+    Map<String, List<Double>> times = new LinkedHashMap<>();
     for (int r = 0; r <= repeats; r++) {
-      try {
-        long t0 = System.nanoTime();
-        DMatrix dm = new DMatrix(matrix, matrix.length / cols, cols, missing);
-        long t1 = System.nanoTime();
-        body.run(dm);
-        double s = (System.nanoTime() - t1) / 1e9;
-        dm.dispose();
-        System.out.printf("run %d: %s %.3f s (DMatrix %.3f s)%s%n", r, name, s, (t1 - t0) / 1e9,
-            r == 0 ? " (warm-up)" : "");
+      for (var c : cases.entrySet()) {
+        double s = c.getValue().run();
+        System.out.printf("run %d: %s %.3f s%s%n", r, c.getKey(), s, r == 0 ? " (warm-up)" : "");
         if (r > 0) {
-          times.add(s);
-          build.add((t1 - t0) / 1e9);
+          times.computeIfAbsent(c.getKey(), k -> new ArrayList<>()).add(s);
         }
-      } catch (ml.dmlc.xgboost4j.java.XGBoostError e) {
-        throw new IllegalStateException(name, e);
       }
     }
-    json.put(name, times);
-    json.put(name + ": DMatrix construction s", build);
-    return new double[] {median(times), median(build)};
+    Map<String, Double> medians = new LinkedHashMap<>();
+    times.forEach((name, t) -> {
+      json.put(name, t);
+      medians.put(name, median(t));
+    });
+    return medians;
+  }
+
+  interface TimedBody {
+    double run() throws Exception;
   }
 
   interface DMatrixBody {
@@ -400,22 +455,72 @@ public class ScoreBench {
     }
   }
 
-  /** The event key plus Explanations' columns over its transform, as ScoreJob selects them. */
-  @SuppressWarnings("unchecked")
-  static Dataset<Row> explained(Object explanations, Dataset<Row> rows, String key) {
+  /** ScoreJob's model apply for {@code model} (ModelApply.of). */
+  static Object modelApply(PipelineModel model) {
     try {
-      Method transform = explanations.getClass().getDeclaredMethod("transform", Dataset.class);
-      Method columns = explanations.getClass().getDeclaredMethod("columns");
-      transform.setAccessible(true);
-      columns.setAccessible(true);
-      List<Column> out = new ArrayList<>();
-      out.add(col(key));
-      out.add(org.apache.spark.ml.functions.vector_to_array(col("probability"), "float64").getItem(1).as("score"));
-      out.addAll((List<Column>) columns.invoke(explanations));
-      return ((Dataset<Row>) transform.invoke(explanations, rows)).select(out.toArray(Column[]::new));
+      Method of = Class.forName("dev.kiln.score.ModelApply").getDeclaredMethod("of", PipelineModel.class);
+      of.setAccessible(true);
+      return of.invoke(null, model);
     } catch (ReflectiveOperationException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  /** The columns ScoreJob carries through the model apply (ScoreJob.carried). */
+  @SuppressWarnings("unchecked")
+  static List<Column> carried(dev.kiln.features.FeatureSetSpec spec, PointInTimeFeatures pit) {
+    try {
+      Method carried = ScoreJob.class.getDeclaredMethod("carried", dev.kiln.features.FeatureSetSpec.class,
+          PointInTimeFeatures.class);
+      carried.setAccessible(true);
+      return (List<Column>) carried.invoke(null, spec, pit);
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** ModelApply.apply: {@code carried} then the model's outputs (_score; with contributions _margin, ...). */
+  @SuppressWarnings("unchecked")
+  static Dataset<Row> applied(Object apply, Dataset<Row> rows, List<Column> carried, boolean contributions) {
+    try {
+      Method m = Class.forName("dev.kiln.score.ModelApply").getDeclaredMethod("apply", Dataset.class, List.class,
+          boolean.class);
+      m.setAccessible(true);
+      return (Dataset<Row>) m.invoke(apply, rows, carried, contributions);
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** The event key, the score and Explanations' columns over the model apply, as ScoreJob selects them. */
+  @SuppressWarnings("unchecked")
+  static Dataset<Row> explained(Object apply, Object explanations, Dataset<Row> rows, List<Column> carried,
+                                String key) {
+    try {
+      Method columns = explanations.getClass().getDeclaredMethod("columns");
+      columns.setAccessible(true);
+      List<Column> out = new ArrayList<>();
+      out.add(col(key));
+      out.add(col("_score").as("score"));
+      out.addAll((List<Column>) columns.invoke(explanations));
+      return applied(apply, rows, carried, true).select(out.toArray(Column[]::new));
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * The booster's input columns as the model apply computes them: every stage before the assembler (feature stages),
+   * then the assembler's inputs cast to double.
+   */
+  static Dataset<Row> boosterInputs(PipelineModel model, Dataset<Row> rows) {
+    List<org.apache.spark.ml.Transformer> stages = dev.kiln.common.PipelineStages.flat(model);
+    for (int i = 0; i < stages.size() - 3; i++) {
+      rows = stages.get(i).transform(rows);
+    }
+    var assembler = (org.apache.spark.ml.feature.VectorAssembler) stages.get(stages.size() - 3);
+    return rows.select(java.util.Arrays.stream(assembler.getInputCols()).map(c -> col(c).cast("double"))
+        .toArray(Column[]::new));
   }
 
   static Dataset<Row> readPredictions(SparkSession spark, DataRoot root, String batchId) {

@@ -5,7 +5,8 @@
 # champion there if it has none; generates SCORE_ROWS later events of the same users and items (the week after the
 # history); then bench/ScoreBench.java compares, in one JVM: plain xgboost4j predict / predictContrib, Kiln's model
 # apply, and `kiln score` end to end; explanations (SHAP: ~200x the cost of a prediction) on the EXPLAIN_ROWS earliest
-# events. Prints a table and writes bench/results/score-<SCORE_ROWS>.json. Not part of the test suite.
+# events. KILN_BENCH_E2E=0 keeps only the model apply comparisons (no point-in-time timing, no `kiln score` runs).
+# Prints a table and writes bench/results/score-<SCORE_ROWS>.json. Not part of the test suite.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rows="${1:-1000000}"

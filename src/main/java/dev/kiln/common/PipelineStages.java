@@ -11,12 +11,17 @@ public final class PipelineStages {
 
   /** Every stage of {@code type} in {@code model}, nested pipelines included, in pipeline order. */
   public static <T> List<T> all(PipelineModel model, Class<T> type) {
-    List<T> out = new ArrayList<>();
+    return flat(model).stream().filter(type::isInstance).map(type::cast).toList();
+  }
+
+  /** The stages {@code model.transform} applies one after the other, nested pipelines expanded, in order. */
+  public static List<Transformer> flat(PipelineModel model) {
+    List<Transformer> out = new ArrayList<>();
     for (Transformer stage : model.stages()) {
       if (stage instanceof PipelineModel inner) {
-        out.addAll(all(inner, type));
-      } else if (type.isInstance(stage)) {
-        out.add(type.cast(stage));
+        out.addAll(flat(inner));
+      } else {
+        out.add(stage);
       }
     }
     return out;

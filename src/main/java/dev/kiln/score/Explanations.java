@@ -7,9 +7,7 @@ import static org.apache.spark.sql.functions.lit;
 import dev.kiln.features.FeaturePipeline;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Optional;
 import java.util.stream.Collectors;
-import ml.dmlc.xgboost4j.scala.spark.XGBoostClassificationModel;
 import org.apache.spark.ml.PipelineModel;
 import org.apache.spark.ml.feature.VectorAssembler;
 import org.apache.spark.sql.Column;
@@ -18,10 +16,10 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 /**
- * Per-prediction explanations: XGBoost's SHAP values ({@code predictContrib}, through XGBoost4J-Spark's
- * {@code contribPredictionCol}, computed on the executors with the scoring itself), named after the feature
- * pipeline's columns. A prediction keeps its top-K contributions by absolute value, the bias (the expected margin),
- * and its margin: all contributions plus the bias add up to the margin.
+ * Per-prediction explanations: XGBoost's SHAP values ({@code predictContrib}, computed on the executors with the
+ * scoring itself: {@link ModelApply#CONTRIBUTIONS}), named after the feature pipeline's columns. A prediction keeps its
+ * top-K contributions by absolute value, the bias (the expected margin), and its margin: all contributions plus the
+ * bias add up to the margin.
  *
  * <p>The three columns always exist in the predictions table (null without {@code --explain}), so batches scored with
  * and without explanations share one schema.
@@ -30,52 +28,44 @@ final class Explanations {
   static final String CONTRIBUTIONS = "contributions";
   static final String BIAS = "contribution_bias";
   static final String MARGIN = "margin";
-  private static final String RAW = "_contrib";
-  /** XGBoost4J-Spark gives contributions as an ML vector; SQL array functions need an array. */
-  private static final String RAW_ARRAY = "_contrib_array";
+  private static final String RAW = ModelApply.CONTRIBUTIONS;
   static final DataType CONTRIBUTION_TYPE = DataTypes.createArrayType(new StructType()
       .add("feature", DataTypes.StringType).add("contribution", DataTypes.DoubleType));
 
-  private final PipelineModel model;
+  private final boolean contributions;
   private final List<Column> columns;
 
-  private Explanations(PipelineModel model, List<Column> columns) {
-    this.model = model;
+  private Explanations(boolean contributions, List<Column> columns) {
+    this.contributions = contributions;
     this.columns = columns;
   }
 
-  /** The model to transform with (asked for contributions when {@code k > 0}) and the output columns. */
+  /** The output columns for the top {@code k} contributions of {@code model}'s predictions (none when 0). */
   static Explanations prepare(PipelineModel model, int k) {
     if (k == 0) {
-      return new Explanations(model, List.of(lit(null).cast(CONTRIBUTION_TYPE).as(CONTRIBUTIONS),
+      return new Explanations(false, List.of(lit(null).cast(CONTRIBUTION_TYPE).as(CONTRIBUTIONS),
           lit(null).cast(DataTypes.DoubleType).as(BIAS), lit(null).cast(DataTypes.DoubleType).as(MARGIN)));
     }
-    XGBoostClassificationModel xgb = find(model, XGBoostClassificationModel.class).orElseThrow(
-        () -> new IllegalStateException("no XGBoost stage in the model"));
-    xgb.setContribPredictionCol(RAW);
     List<String> names = featureNames(model);
     int n = names.size();
     String literal = names.stream().map(s -> "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'")
         .collect(Collectors.joining(", ", "array(", ")"));
     // (feature, contribution) for each input, sorted by |contribution| descending, ties by name; top k kept
     Column top = expr("slice(array_sort(transform(sequence(0, " + (n - 1) + "), i -> named_struct('feature', "
-        + "element_at(" + literal + ", i + 1), 'contribution', element_at(" + RAW_ARRAY + ", i + 1))), "
+        + "element_at(" + literal + ", i + 1), 'contribution', element_at(" + RAW + ", i + 1))), "
         + "(l, r) -> CASE WHEN abs(l.contribution) > abs(r.contribution) THEN -1 "
         + "WHEN abs(l.contribution) < abs(r.contribution) THEN 1 "
         + "WHEN l.feature < r.feature THEN -1 WHEN l.feature > r.feature THEN 1 ELSE 0 END), 1, " + k + ")");
     List<Column> cols = new ArrayList<>();
     cols.add(top.cast(CONTRIBUTION_TYPE).as(CONTRIBUTIONS));
-    cols.add(expr("element_at(" + RAW_ARRAY + ", " + (n + 1) + ")").as(BIAS)); // XGBoost puts the bias last
-    cols.add(org.apache.spark.ml.functions.vector_to_array(col("rawPrediction"), "float64").getItem(1).as(MARGIN));
-    return new Explanations(model, cols);
+    cols.add(expr("element_at(" + RAW + ", " + (n + 1) + ")").as(BIAS)); // XGBoost puts the bias last
+    cols.add(col(ModelApply.MARGIN).as(MARGIN));
+    return new Explanations(true, cols);
   }
 
-  /** The model's output for {@code rows}, with the contributions as an array when they were asked for. */
-  org.apache.spark.sql.Dataset<org.apache.spark.sql.Row> transform(
-      org.apache.spark.sql.Dataset<org.apache.spark.sql.Row> rows) {
-    var scored = model.transform(rows);
-    return java.util.Arrays.asList(scored.columns()).contains(RAW)
-        ? scored.withColumn(RAW_ARRAY, org.apache.spark.ml.functions.vector_to_array(col(RAW), "float64")) : scored;
+  /** Whether the model must be applied with contributions ({@link ModelApply#apply}). */
+  boolean contributions() {
+    return contributions;
   }
 
   List<Column> columns() {
@@ -101,11 +91,6 @@ final class Explanations {
       names.add(c.replaceFirst("^[tcina]_", "").replaceFirst("_imp$", ""));
     }
     return names;
-  }
-
-  private static <T> Optional<T> find(PipelineModel model, Class<T> type) {
-    List<T> found = all(model, type);
-    return found.isEmpty() ? Optional.empty() : Optional.of(found.get(found.size() - 1));
   }
 
   private static <T> List<T> all(PipelineModel model, Class<T> type) {

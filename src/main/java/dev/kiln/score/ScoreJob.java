@@ -70,6 +70,12 @@ public final class ScoreJob {
         .toArray(org.apache.spark.sql.types.StructField[]::new));
   }
 
+  /** The feature-table columns a prediction keeps: event key, time and date, and the model's inputs as one struct. */
+  static List<Column> carried(FeatureSetSpec spec, PointInTimeFeatures pit) {
+    return List.of(col(spec.eventKey()), col(spec.eventTime()), col("event_date"),
+        struct(pit.modelInputColumns().stream().map(c -> col(c)).toArray(Column[]::new)).as(FEATURES));
+  }
+
   public Result run(SparkSession spark) {
     long started = System.nanoTime();
     DataRoot root = config.dataRoot();
@@ -102,14 +108,14 @@ public final class ScoreJob {
         new TableRef("bronze", "input")));
     PipelineModel model = resolved.pipeline();
     Explanations explanations = Explanations.prepare(model, config.explain());
-    Dataset<Row> scored = explanations.transform(features);
+    Dataset<Row> scored = ModelApply.of(model).apply(features, carried(spec, pit), explanations.contributions());
 
     Timestamp scoredAt = Timestamp.from(Instant.now());
     List<Column> out = new ArrayList<>();
     out.add(col(spec.eventKey()));
     out.add(col(spec.eventTime()));
     out.add(col("event_date"));
-    Column score = org.apache.spark.ml.functions.vector_to_array(col("probability"), "float64").getItem(1);
+    Column score = col(ModelApply.SCORE);
     out.add(score.as(SCORE));
     out.add(when(score.geq(signature.threshold()), 1).otherwise(0).as(PREDICTED));
     out.add(lit(version.name()).as("model_name"));
@@ -120,7 +126,7 @@ public final class ScoreJob {
     out.add(lit(scoredAt).as("scored_at"));
     out.add(lit(input.table().map(TableRef::toString).orElse(config.input())).as("input"));
     out.add(lit(input.version().orElse(null)).cast(DataTypes.LongType).as("input_version"));
-    out.add(struct(pit.modelInputColumns().stream().map(c -> col(c)).toArray(Column[]::new)).as(FEATURES));
+    out.add(col(FEATURES));
     out.addAll(explanations.columns());
     Dataset<Row> predictions = scored.select(out.toArray(Column[]::new));
 
