@@ -179,8 +179,8 @@ public record FeatureSetSpec(String name, Integer version, String description, S
       if ("time_since_previous".equals(a.function()) && !"all".equals(a.window())) {
         throw new KilnUserException(f + "time_since_previous looks at all history; remove 'window'" + where);
       }
-      if (!(a.smoothing() >= 0)) {
-        throw new KilnUserException(f + "smoothing must be 0 or more (got " + a.smoothing() + ")" + where);
+      if (!(a.smoothing() >= 0) || a.smoothing().isInfinite()) {
+        throw new KilnUserException(f + "smoothing must be a number, 0 or more (got " + a.smoothing() + ")" + where);
       }
       for (String out : a.outputColumns()) {
         unique(names, out, where);

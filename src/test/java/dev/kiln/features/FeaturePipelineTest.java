@@ -74,6 +74,26 @@ class FeaturePipelineTest {
   }
 
   @Test
+  void theSmoothedCtrIsDoubleArithmeticNotDecimal() {
+    Dataset<Row> train = rows(
+        new Object[] {"a", 1, "mobile", 1.0, 3L, 1L},
+        new Object[] {"b", 0, "mobile", 3.0, 7L, 2L},
+        new Object[] {"c", 0, "desktop", 2.0, 0L, 0L});
+    List<PipelineStage> stages = FeaturePipeline.stages(SPEC, train, Optional.empty());
+    PipelineModel model = new Pipeline().setStages(stages.toArray(PipelineStage[]::new)).fit(train);
+    // the CTR stage alone: with a plain 20.0 Spark SQL computes in decimal(38,16) and the Imputer casts back and forth
+    Dataset<Row> ctr = model.stages()[0].transform(train);
+    String plan = ctr.queryExecution().analyzed().toString();
+    assertTrue(!plan.toLowerCase(java.util.Locale.ROOT).contains("decimal"), plan);
+    assertEquals(DataTypes.DoubleType, ctr.schema().apply("a_user_ctr").dataType());
+    double prior = 1.0 / 3;
+    assertEquals((2 + 10 * prior) / (7 + 10), ctr.where("event_id = 'b'").first().<Double>getAs("a_user_ctr"), 1e-15);
+    assertEquals("0.1D", FeaturePipeline.sqlDouble(0.1));
+    assertEquals("1.0E-7D", FeaturePipeline.sqlDouble(1e-7));
+    assertEquals(1e-7, spark.sql("SELECT " + FeaturePipeline.sqlDouble(1e-7) + " AS v").first().getDouble(0));
+  }
+
+  @Test
   void restrictingToNamedFeaturesChecksTheNames() {
     Dataset<Row> train = rows(new Object[] {"a", 1, "mobile", 1.0, 0L, 0L});
     List<PipelineStage> onlyCtr = FeaturePipeline.stages(SPEC, train, Optional.of(Set.of("user_ctr")));
