@@ -104,7 +104,7 @@ final class DemoCommand implements Callable<Integer> {
     // train once per trainset: a second demo run finds the run and trains nothing
     RunsTable runs = new RunsTable(spark, root);
     Optional<RunsTable.Run> existing = runs.list().stream()
-        .filter(r -> r.trainsetId().equals(m.id()) && r.modelType().equals("xgboost")).findFirst();
+        .filter(r -> r.finished() && r.trainsetId().equals(m.id()) && r.modelType().equals("xgboost")).findFirst();
     RunsTable.Run run = existing.orElseGet(() -> new TrainJob(new TrainConfig(root, m.id(), ModelType.XGBOOST,
         Optional.empty(), java.util.Map.of(), 0.5, seed)).run(spark).run());
     step(out, 5, "train", String.format("%s%s: XGBoost test ROC AUC %.4f, PR AUC %.4f", run.runId(),

@@ -29,7 +29,8 @@ final class RunsCommand implements Runnable {
     return d == null ? "" : String.format(Locale.ROOT, "%.4f", d);
   }
 
-  @Command(name = "list", mixinStandardHelpOptions = true, description = "Every run, newest first.")
+  @Command(name = "list", mixinStandardHelpOptions = true,
+      description = "Every run, newest first, with its status: running, finished or failed (kiln runs show RUN: why).")
   static final class ListRuns implements Callable<Integer> {
     @Mixin
     CommonOptions common;
@@ -38,10 +39,10 @@ final class RunsCommand implements Runnable {
     public Integer call() {
       return common.printJsonLinesOrTable(
           new RunsTable(SparkSessions.getOrCreate("kiln runs"), common.dataRoot()).list(),
-          List.of("run", "model", "trainset", "roc_auc", "log_loss", "seconds", "started"),
-          r -> List.of(r.runId(), r.modelType(), r.trainsetId(), f(r.metrics().get("roc_auc")),
-              f(r.metrics().get("log_loss")), String.format(Locale.ROOT, "%.1f", r.durationS()),
-              r.startedAt().toInstant().toString()));
+          List.of("run", "model", "status", "trainset", "roc_auc", "log_loss", "seconds", "started"),
+          r -> List.of(r.runId(), r.modelType(), r.status(), r.trainsetId(), f(r.metrics().get("roc_auc")),
+              f(r.metrics().get("log_loss")), r.durationS() == null ? "" : String.format(Locale.ROOT, "%.1f",
+                  r.durationS()), r.startedAt().toInstant().toString()));
     }
   }
 
@@ -84,6 +85,7 @@ final class RunsCommand implements Runnable {
       runs.forEach(r -> header.add(r.runId()));
       List<List<String>> rows = new ArrayList<>();
       rows.add(row("model", runs.stream().map(RunsTable.Run::modelType).toList()));
+      rows.add(row("status", runs.stream().map(RunsTable.Run::status).toList()));
       rows.add(row("trainset", runs.stream().map(RunsTable.Run::trainsetId).toList()));
       metrics.forEach(m -> rows.add(row(m, runs.stream().map(r -> f(r.metrics().get(m))).toList())));
       params.forEach(p -> rows.add(row(p, runs.stream().map(r -> r.params().getOrDefault(p, "")).toList())));

@@ -162,7 +162,7 @@ public final class ModelRegistry {
    * stage candidate. Registering the same run under the same name again returns the existing version.
    */
   public ModelVersion register(String runId, Optional<String> name) {
-    RunsTable.Run run = new RunsTable(spark, root).get(runId);
+    RunsTable.Run run = requireFinished(new RunsTable(spark, root).get(runId));
     String modelName = requireValidName(name.orElseGet(() -> defaultName(run)));
     String signature = signatureOrNull(run);
     return transact(snapshot -> {
@@ -192,6 +192,16 @@ public final class ModelRegistry {
           e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse(""));
       return null;
     }
+  }
+
+  /** Only a finished run has a model: a failed or unfinished one is refused in one line. */
+  static RunsTable.Run requireFinished(RunsTable.Run run) {
+    if (run.finished()) {
+      return run;
+    }
+    throw new KilnUserException("run " + run.runId() + (run.failed() ? " failed (" + run.error() + ")"
+        : " is " + run.status() + " (not finished: still training, or stopped before it recorded its end)")
+        + "; only a finished run has a model");
   }
 
   /** Model names start with a letter and use letters, digits, '_', '.', '-'. */

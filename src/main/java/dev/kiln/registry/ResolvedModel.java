@@ -18,7 +18,7 @@ public record ResolvedModel(ModelRegistry.ModelVersion version, String alias, Mo
     ModelRegistry.ModelVersion version = registry.resolve(reference);
     String alias = reference.substring(reference.indexOf('@') + 1);
     ModelSignature signature = registry.signature(version);
-    RunsTable.Run run = new RunsTable(spark, root).get(version.runId());
+    RunsTable.Run run = ModelRegistry.requireFinished(new RunsTable(spark, root).get(version.runId()));
     TrainsetManifest trainset = TrainsetJob.readManifest(spark, root, run.trainsetId())
         .orElseThrow(() -> new KilnUserException("model " + version.ref() + ": its trainset " + run.trainsetId()
             + " is gone (its feature definitions and training data are needed)"));

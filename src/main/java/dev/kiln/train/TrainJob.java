@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.function.Consumer;
 import ml.dmlc.xgboost4j.scala.spark.XGBoostClassificationModel;
 import ml.dmlc.xgboost4j.scala.spark.XGBoostClassifier;
 import org.apache.spark.ml.Pipeline;
@@ -80,45 +81,128 @@ public final class TrainJob {
     }
 
     String device = config.model() == ModelType.XGBOOST ? Estimators.device(spark, params.choice("device")) : "cpu";
+    // XGBoost's parameter checks (task slots, threads) refuse a request: no run starts
+    XGBoostClassifier xgb = config.model() == ModelType.XGBOOST ? xgboost(spark, manifest, device) : null;
     String runId = config.model().id() + "-" + RUN_TIME.format(started) + "-"
         + UUID.randomUUID().toString().substring(0, 6);
-    LOG.info("run {}: {} on trainset {} ({} train rows) with {}", runId, config.model().id(), manifest.id(),
-        manifest.rows().get("train"), params.asStrings());
-    FeaturePipeline.Built features = FeaturePipeline.build(spec, train, config.features(),
-        config.model().trees() ? FeaturePipeline.Layout.TREES : FeaturePipeline.Layout.ONE_HOT);
-    PipelineModel model = switch (config.model()) {
-      case XGBOOST -> fitXgboost(spark, features, train, validation, manifest, device);
-      case MLP -> fitMlp(spark, features, train);
-      default -> new Pipeline().setStages(withModel(features.stages(), Estimators.mllib(params, config.seed())))
-          .fit(train);
-    };
-
-    Dataset<Row> scored = model.transform(test).withColumn("_p",
-        org.apache.spark.ml.functions.vector_to_array(col(Estimators.PROBABILITY), "float64").getItem(1));
-    Evaluation.Result evaluation = Evaluation.evaluate(scored, FeaturePipeline.LABEL, "_p", config.threshold());
-
-    String artifacts = root.resolve("artifacts/" + runId);
-    writeArtifacts(spark, artifacts, model, evaluation, manifest, features.columns());
-    if (config.model() == ModelType.XGBOOST) {
-      writeNativeCheck(spark, artifacts, scored);
-    }
-    Instant ended = Instant.now();
     Map<String, String> recordedParams = new java.util.TreeMap<>(params.asStrings());
     if (config.model() == ModelType.XGBOOST) {
-      recordedParams.put("device", device); // the one it ran on
+      recordedParams.put("device", device); // the one it runs on
     }
     config.features().ifPresent(f -> recordedParams.put("features", String.join(",", new java.util.TreeSet<>(f))));
-    RunsTable.Run run = new RunsTable.Run(runId, config.model().id(), recordedParams, evaluation.metrics(),
-        config.seed(), manifest.id(), manifest.featureTable(), manifest.featureTableVersion(),
-        manifest.featureSetVersion(), manifest.sourceTable(), manifest.sourceVersion(), manifest.rows().get("train"),
-        BuildInfo.gitCommit(), BuildInfo.libraryVersions(), spark.sparkContext().defaultParallelism(),
-        Timestamp.from(started), Timestamp.from(ended), (ended.toEpochMilli() - started.toEpochMilli()) / 1000.0,
-        artifacts);
-    HadoopFiles.writeAtomically(spark, artifacts + "/model_card.md", ModelCard.markdown(run, manifest, evaluation));
-    new RunsTable(spark, root).append(run);
-    LOG.info("run {}: test ROC AUC {} in {} s", runId, String.format("%.4f", evaluation.metrics().get("roc_auc")),
-        run.durationS());
-    return new Result(run, evaluation);
+    String artifacts = root.resolve("artifacts/" + runId);
+    RunsTable runs = new RunsTable(spark, root);
+    RunsTable.Run running = new RunsTable.Run(runId, config.model().id(), recordedParams, Map.of(), config.seed(),
+        manifest.id(), manifest.featureTable(), manifest.featureTableVersion(), manifest.featureSetVersion(),
+        manifest.sourceTable(), manifest.sourceVersion(), manifest.rows().get("train"), BuildInfo.gitCommit(),
+        BuildInfo.libraryVersions(), spark.sparkContext().defaultParallelism(), Timestamp.from(started), null, null,
+        artifacts, RunsTable.RUNNING, null);
+    runs.record(running);
+    LOG.info("run {}: {} on trainset {} ({} train rows) with {}", runId, config.model().id(), manifest.id(),
+        manifest.rows().get("train"), params.asStrings());
+    try {
+      FeaturePipeline.Built features = FeaturePipeline.build(spec, train, config.features(),
+          config.model().trees() ? FeaturePipeline.Layout.TREES : FeaturePipeline.Layout.ONE_HOT);
+      PipelineModel model = switch (config.model()) {
+        case XGBOOST -> fitXgboost(spark, xgb, features, train, validation, manifest);
+        case MLP -> fitMlp(spark, features, train);
+        default -> new Pipeline().setStages(withModel(features.stages(), Estimators.mllib(params, config.seed())))
+            .fit(train);
+      };
+
+      Dataset<Row> scored = model.transform(test).withColumn("_p",
+          org.apache.spark.ml.functions.vector_to_array(col(Estimators.PROBABILITY), "float64").getItem(1));
+      Evaluation.Result evaluation = Evaluation.evaluate(scored, FeaturePipeline.LABEL, "_p", config.threshold());
+
+      writeArtifacts(spark, artifacts, model, evaluation, manifest, features.columns());
+      if (config.model() == ModelType.XGBOOST) {
+        writeNativeCheck(spark, artifacts, scored);
+      }
+      RunsTable.Run run = running.ended(RunsTable.FINISHED, evaluation.metrics(), Instant.now(), artifacts, null);
+      HadoopFiles.writeAtomically(spark, artifacts + "/model_card.md", ModelCard.markdown(run, manifest, evaluation));
+      Consumer<String> fault = faultBeforeFinish;
+      if (fault != null) {
+        fault.accept(artifacts);
+      }
+      runs.record(run);
+      LOG.info("run {}: test ROC AUC {} in {} s", runId, String.format("%.4f", evaluation.metrics().get("roc_auc")),
+          run.durationS());
+      return new Result(run, evaluation);
+    } catch (Throwable e) { // also errors, and checked exceptions Scala code throws undeclared
+      recordFailure(spark, runs, running, artifacts, e);
+      throw e;
+    }
+  }
+
+  /**
+   * Test hook: called with the run's artifacts directory after every artifact is written, just before the run is
+   * recorded as finished; an exception it throws fails the run there. Null outside tests.
+   */
+  static volatile Consumer<String> faultBeforeFinish;
+
+  /**
+   * A run that failed after it started: its partial artifacts are removed (a model directory without a finished run
+   * must not look usable), and its end is recorded as {@code failed} with the error in one line. A failure to record
+   * is logged and attached to the original error, which the caller rethrows either way.
+   */
+  private static void recordFailure(SparkSession spark, RunsTable runs, RunsTable.Run running, String artifacts,
+                                    Throwable e) {
+    boolean interrupted = Thread.interrupted(); // a cancelled trial still records its end; the flag is restored
+    try {
+      if (runs.get(running.runId()).finished()) { // the end was committed, then something failed: keep the model
+        LOG.warn("run {}: error after its end was recorded: {}", running.runId(), e.toString());
+        return;
+      }
+      String left = removeArtifacts(spark, artifacts) ? null : artifacts;
+      String error = errorLine(e);
+      runs.record(running.ended(RunsTable.FAILED, Map.of(), Instant.now(), left, error));
+      LOG.error("run {} failed and is recorded as failed in {}{}: {}", running.runId(), RunsTable.TABLE,
+          left == null ? "" : " (its partial artifacts could not be removed: " + left + ")", error);
+    } catch (RuntimeException | Error recording) {
+      LOG.error("run {} failed, and recording the failure failed too: {}", running.runId(), recording.toString());
+      e.addSuppressed(recording);
+    } finally {
+      if (interrupted) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /** Deletes the run's artifacts directory; false when something is left. */
+  private static boolean removeArtifacts(SparkSession spark, String artifacts) {
+    org.apache.hadoop.fs.Path dir = new org.apache.hadoop.fs.Path(artifacts);
+    try {
+      org.apache.hadoop.fs.FileSystem fs = dir.getFileSystem(spark.sparkContext().hadoopConfiguration());
+      return !fs.exists(dir) || fs.delete(dir, true) || !fs.exists(dir);
+    } catch (IOException | RuntimeException ex) {
+      LOG.warn("cannot remove {}: {}", artifacts, ex.toString());
+      return false;
+    }
+  }
+
+  /** The error as {@code meta.runs} keeps it: a user error's message, else the exception and its root cause. */
+  static String errorLine(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof KilnUserException k) {
+        return firstLine(k.getMessage());
+      }
+    }
+    Throwable root = e;
+    while (root.getCause() != null && root.getCause() != root) {
+      root = root.getCause();
+    }
+    String text = firstLine(e.toString());
+    String cause = firstLine(root.toString());
+    if (root != e && !text.contains(root.getMessage() == null ? cause : firstLine(root.getMessage()))) {
+      text += " (cause: " + cause + ")";
+    }
+    return text.length() <= MAX_ERROR ? text : text.substring(0, MAX_ERROR - 3) + "...";
+  }
+
+  private static final int MAX_ERROR = 2000;
+
+  private static String firstLine(String s) {
+    return s == null ? "" : s.strip().lines().findFirst().orElse("");
   }
 
   /** The feature stages with one more stage (the model, or the step that prepares the vector for it) at the end. */
@@ -128,12 +212,17 @@ public final class TrainJob {
     return all.toArray(PipelineStage[]::new);
   }
 
+  /** The XGBoost estimator, with its up-front checks (parameters against the task slots and task CPUs). */
+  private XGBoostClassifier xgboost(SparkSession spark, TrainsetManifest manifest, String device) {
+    boolean hasValidation = manifest.rows().getOrDefault("validation", 0L) > 0;
+    return Estimators.xgboost(spark, params, device, config.seed(), hasValidation);
+  }
+
   /** Transforms fitted on train first, so the validation split can be prepared the same way for early stopping. */
-  private PipelineModel fitXgboost(SparkSession spark, FeaturePipeline.Built features, Dataset<Row> train,
-                                   Dataset<Row> validation, TrainsetManifest manifest, String device) {
+  private PipelineModel fitXgboost(SparkSession spark, XGBoostClassifier xgb, FeaturePipeline.Built features,
+                                   Dataset<Row> train, Dataset<Row> validation, TrainsetManifest manifest) {
     PipelineModel prepare = new Pipeline().setStages(withModel(features.stages(), new DenseFeatures())).fit(train);
     boolean hasValidation = manifest.rows().getOrDefault("validation", 0L) > 0;
-    XGBoostClassifier xgb = Estimators.xgboost(spark, params, device, config.seed(), hasValidation);
     long rows = manifest.rows().getOrDefault("train", 0L) + manifest.rows().getOrDefault("validation", 0L);
     Estimators.checkNativeMemory(spark, rows, features.columns().size());
     if (hasValidation && params.integer("early_stopping_rounds") > 0) {

@@ -83,6 +83,7 @@ public final class TuneJob {
     List<Map<String, String>> plan = withWorkers(spark);
     LOG.info("{}: {} {} trial(s) of {} on trainset {}, {} at a time, best by {}", tuneId, plan.size(),
         space.strategy(), space.model(), config.trainsetId(), config.parallelism(), space.metric());
+    new RunsTable(spark, config.dataRoot()).prepare(); // once, not by trials racing on a new table or its schema
     ExecutorService pool = Executors.newFixedThreadPool(config.parallelism());
     List<Trial> trials = new ArrayList<>();
     try {
@@ -107,6 +108,7 @@ public final class TuneJob {
       throw new IllegalStateException(e.getCause());
     } finally {
       pool.shutdownNow();
+      awaitTrials(pool);
     }
     Comparator<Trial> byMetric = Comparator.comparingDouble(t -> t.run().metrics().get(space.metric()));
     // Stream.max keeps the first of equals: on a tie the earlier trial wins
@@ -124,6 +126,20 @@ public final class TuneJob {
     HadoopFiles.writeAtomically(spark, config.dataRoot().resolve("artifacts/" + tuneId + "/trials.json"),
         Json.toPrettyJson(summary));
     return new Result(tuneId, space.metric(), trials, best, registered);
+  }
+
+  /**
+   * After a failed trial the others are interrupted; each records its own end in {@code meta.runs} (failed), which
+   * takes a moment, so the job waits a bounded time for them before it reports the failure.
+   */
+  private static void awaitTrials(ExecutorService pool) {
+    try {
+      if (!pool.awaitTermination(60, java.util.concurrent.TimeUnit.SECONDS)) {
+        LOG.warn("trials still running 60 s after the tune stopped; they may stay 'running' in meta.runs");
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
   }
 
   /**
