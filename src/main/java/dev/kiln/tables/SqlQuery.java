@@ -14,9 +14,10 @@ import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 import scala.collection.JavaConverters;
 
 /**
- * Spark SQL over the data root's tables, registered under their short names ({@code bronze.events},
- * {@code meta.ingest_log}, ...). Read-only unless writes are allowed: a statement that would change a table or the
- * catalog is refused before it runs.
+ * Spark SQL over the data root's tables by their short names ({@code bronze.events}, {@code meta.ingest_log}, ...),
+ * in a session of its own whose default catalog holds just those tables ({@link TableCatalog#sqlSession()}).
+ * Read-only unless writes are allowed: a statement that would change a table or the catalog is refused before it
+ * runs.
  */
 public final class SqlQuery {
   private final SparkSession spark;
@@ -37,15 +38,17 @@ public final class SqlQuery {
       throw new KilnUserException("statement would write (" + parsed.nodeName()
           + "): kiln sql is read-only unless you pass --allow-writes");
     }
-    catalog.registerAll();
     try {
-      return spark.sql(sql);
+      return catalog.sqlSession().sql(sql);
     } catch (Exception e) {
       if (e instanceof ParseException p) {
         throw syntaxError(p);
       }
       if (e instanceof AnalysisException a) {
         throw new KilnUserException("SQL error: " + oneLine(a.getSimpleMessage()));
+      }
+      if (e instanceof UnsupportedOperationException u) { // DDL on the data root's catalog (KilnCatalog)
+        throw new KilnUserException("SQL error: " + oneLine(u.getMessage()));
       }
       throw e;
     }

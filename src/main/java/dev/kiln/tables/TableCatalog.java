@@ -12,15 +12,10 @@ import org.apache.hadoop.fs.FileStatus;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.SparkSession;
-import org.apache.spark.sql.catalyst.TableIdentifier;
-import org.apache.spark.sql.catalyst.catalog.CatalogTable;
-import org.apache.spark.sql.catalyst.catalog.CatalogTableType;
-import org.apache.spark.sql.catalyst.catalog.SessionCatalog;
-import scala.collection.JavaConverters;
 
 /**
- * The Delta tables under a data root ({@code tables/<layer>/<name>}), found by their {@code _delta_log}, and their
- * registration in the session catalog as {@code <layer>.<name>} so SQL can use short names.
+ * The Delta tables under a data root ({@code tables/<layer>/<name>}), found by their {@code _delta_log}, and a SQL
+ * session that knows them as {@code <layer>.<name>} through a Kiln-only catalog ({@link #sqlSession()}).
  */
 public final class TableCatalog {
   /** A table found under the data root. */
@@ -79,43 +74,21 @@ public final class TableCatalog {
         + (all.isEmpty() ? "none" : String.join(", ", all.stream().map(e -> e.ref().toString()).toList())) + ")");
   }
 
+  /** The name the data root's catalog has in {@link #sqlSession()}. */
+  public static final String CATALOG = "kiln";
+
   /**
-   * Registers every table as {@code <layer>.<name>} in the session catalog (metadata only: nothing is written to the
-   * tables), so {@code SELECT * FROM bronze.events VERSION AS OF 3} works.
+   * A new session for SQL over this data root: its default catalog is a {@link KilnCatalog} over the root, so
+   * {@code SELECT * FROM bronze.events VERSION AS OF 3} reads the root's table. Nothing is registered anywhere: the
+   * session catalog (a user's metastore, where a database {@code bronze} or {@code meta} may well exist) is neither
+   * written nor consulted for these names, and this session's settings are its own (the caller's are untouched).
+   * Other catalogs stay reachable by their full names ({@code spark_catalog.db.table}).
    */
-  public List<Entry> registerAll() {
-    List<Entry> tables = list();
-    java.util.Map<String, String> wanted = new java.util.HashMap<>();
-    tables.forEach(e -> wanted.put(e.ref().toString(), e.path()));
-    SessionCatalog session = spark.sessionState().catalog();
-    // A session that saw another data root (a notebook, a test JVM) may hold the same names for other paths:
-    // unregister those. Only EXTERNAL entries are dropped, which removes catalog metadata, never data.
-    for (String layer : TableRef.LAYERS) {
-      if (!session.databaseExists(layer)) {
-        continue;
-      }
-      for (TableIdentifier id : JavaConverters.seqAsJavaList(session.listTables(layer))) {
-        CatalogTable t;
-        try {
-          t = session.getTableMetadata(id);
-        } catch (org.apache.spark.sql.catalyst.analysis.NoSuchDatabaseException
-                 | org.apache.spark.sql.catalyst.analysis.NoSuchTableException e) {
-          continue;
-        }
-        String name = layer + "." + id.table();
-        String wantedPath = wanted.get(name); // null: a table of another data root, absent from this one
-        boolean same = wantedPath != null && new Path(t.location()).toString().equals(new Path(wantedPath).toString());
-        if (!same && t.tableType().equals(CatalogTableType.EXTERNAL())) {
-          spark.sql("DROP TABLE " + name);
-        }
-      }
-    }
-    for (String layer : tables.stream().map(e -> e.ref().layer()).distinct().toList()) {
-      spark.sql("CREATE DATABASE IF NOT EXISTS " + layer + " LOCATION '" + root.resolve("tables/" + layer) + "'");
-    }
-    for (Entry e : tables) {
-      spark.sql("CREATE TABLE IF NOT EXISTS " + e.ref() + " USING DELTA LOCATION '" + e.path() + "'");
-    }
-    return tables;
+  public SparkSession sqlSession() {
+    SparkSession session = spark.newSession();
+    session.conf().set("spark.sql.catalog." + CATALOG, KilnCatalog.class.getName());
+    session.conf().set("spark.sql.catalog." + CATALOG + "." + KilnCatalog.DATA_ROOT, root.toString());
+    session.conf().set("spark.sql.defaultCatalog", CATALOG);
+    return session;
   }
 }
