@@ -198,6 +198,10 @@ public final class FeatureJob {
       rows = aggregates.addTo(rows, entity);
     }
     Dataset<Row> table = rows.select(columns.tableColumns().stream().map(c -> col(c)).toArray(Column[]::new));
+    // Empty table first, as ingest does: a first run killed during its overwrite then leaves a Delta table (no
+    // features commit: the next run recomputes), not a directory of loose Parquet files that no run would accept.
+    DeltaTables.createIfAbsent(spark, featurePath, table.schema(), Optional.of(FeatureColumns.EVENT_DATE),
+        DeltaTables.commitMetadata("features", Map.of("action", "create table")));
     DeltaTables.withCommitMetadata(spark, commitMeta, () -> {
       // The V2 writer's REPLACE TABLE AS SELECT fails on path tables (delta-io/delta#4671): overwrite instead. The
       // feature-set identity travels in the commit metadata, atomically with the data.
