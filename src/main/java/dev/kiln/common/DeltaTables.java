@@ -60,8 +60,10 @@ public final class DeltaTables {
     if (exists(spark, path)) {
       return;
     }
+    // The builder takes no commit options: it runs in a private session that carries the metadata.
+    SparkSession session = privateSession(spark, Map.of(USER_METADATA_CONF, userMetadata));
     for (int attempt = 1; ; attempt++) {
-      var builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema);
+      var builder = DeltaTable.createIfNotExists(session).location(path).addColumns(schema);
       for (Map.Entry<String, String> p : properties.entrySet()) {
         builder = builder.property(p.getKey(), p.getValue());
       }
@@ -69,8 +71,7 @@ public final class DeltaTables {
         builder = builder.partitionedBy(partitionBy.get());
       }
       try {
-        var create = builder;
-        withCommitMetadata(spark, userMetadata, create::execute);
+        builder.execute();
         return;
       } catch (Exception e) {
         if (firstCommitExists(spark, path)) {
@@ -123,18 +124,38 @@ public final class DeltaTables {
     return Optional.of(last.getLong(0));
   }
 
+  /** Delta's session setting for the commit info's {@code userMetadata} of operations that take no writer options. */
+  public static final String USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata";
+
   /**
-   * Runs {@code commit} with {@code userMetadata} recorded on the Delta commits it makes. For the operations that take
-   * no writer options (MERGE, table builders, REPLACE AS SELECT) this session setting is Delta's only way in.
+   * Runs {@code commit} in a private session whose Delta commits record {@code userMetadata}. For the operations that
+   * take no writer options (MERGE, table builders, ALTER TABLE) a session setting is Delta's only way in, and setting
+   * it on the caller's session would leak into the commits of every other job sharing that session (tune trials,
+   * pipeline tasks, threads): {@code commit} must do its Delta work through the session it is given. Plain
+   * DataFrame writes take {@code .option("userMetadata", ...)} instead.
    */
-  public static <T> T withCommitMetadata(SparkSession spark, String userMetadata, java.util.function.Supplier<T> commit) {
-    String key = "spark.databricks.delta.commitInfo.userMetadata";
-    spark.conf().set(key, userMetadata);
-    try {
-      return commit.get();
-    } finally {
-      spark.conf().unset(key);
+  public static <T> T withCommitMetadata(SparkSession spark, String userMetadata,
+                                         java.util.function.Function<SparkSession, T> commit) {
+    return commit.apply(privateSession(spark, Map.of(USER_METADATA_CONF, userMetadata)));
+  }
+
+  /**
+   * A new session on {@code spark}'s SparkContext (shared catalog, cache and Delta logs, its own SQL configuration)
+   * with the caller's runtime settings plus {@code settings}. Delta's table operations run with the session of the
+   * {@code DeltaTable} they are called on active, so settings made here reach those operations and nothing else; the
+   * caller's session is never changed.
+   */
+  public static SparkSession privateSession(SparkSession spark, Map<String, String> settings) {
+    SparkSession session = spark.newSession();
+    scala.collection.Iterator<scala.Tuple2<String, String>> it = spark.conf().getAll().iterator();
+    while (it.hasNext()) {
+      scala.Tuple2<String, String> kv = it.next();
+      if (!kv._1().equals(USER_METADATA_CONF) && spark.conf().isModifiable(kv._1())) {
+        session.conf().set(kv._1(), kv._2());
+      }
     }
+    settings.forEach(session.conf()::set);
+    return session;
   }
 
   /** The table's properties (TBLPROPERTIES) at its latest version. */

@@ -202,13 +202,11 @@ public final class FeatureJob {
     // features commit: the next run recomputes), not a directory of loose Parquet files that no run would accept.
     DeltaTables.createIfAbsent(spark, featurePath, table.schema(), Optional.of(FeatureColumns.EVENT_DATE),
         DeltaTables.commitMetadata("features", Map.of("action", "create table")));
-    DeltaTables.withCommitMetadata(spark, commitMeta, () -> {
-      // The V2 writer's REPLACE TABLE AS SELECT fails on path tables (delta-io/delta#4671): overwrite instead. The
-      // feature-set identity travels in the commit metadata, atomically with the data.
-      table.write().format("delta").mode("overwrite").option("overwriteSchema", "true")
-          .partitionBy(FeatureColumns.EVENT_DATE).save(featurePath);
-      return null;
-    });
+    // The V2 writer's REPLACE TABLE AS SELECT fails on path tables (delta-io/delta#4671): overwrite instead. The
+    // feature-set identity travels in the commit metadata, atomically with the data.
+    table.write().format("delta").mode("overwrite").option("overwriteSchema", "true")
+        .option("userMetadata", commitMeta)
+        .partitionBy(FeatureColumns.EVENT_DATE).save(featurePath);
     return lastOperationMetric(spark, featurePath, "numOutputRows");
   }
 
@@ -244,8 +242,9 @@ public final class FeatureJob {
         insert.put(c, "s." + c);
       }
       Dataset<Row> source = changes;
-      DeltaTables.withCommitMetadata(spark, commitMeta, () -> {
-        DeltaTable.forPath(spark, featurePath).as("t")
+      // MERGE takes no commit options: it runs in a private session carrying the metadata.
+      DeltaTables.withCommitMetadata(spark, commitMeta, session -> {
+        DeltaTable.forPath(session, featurePath).as("t")
             .merge(source.as("s"), "t." + key + " = s." + key)
             .whenMatched("s." + IS_NEW + " IS NULL").updateExpr(update)
             .whenNotMatched("s." + IS_NEW).insertExpr(insert)
@@ -273,7 +272,7 @@ public final class FeatureJob {
     String assignments = wanted.entrySet().stream().map(e -> "'" + e.getKey() + "' = '"
         + e.getValue().replace("\\", "\\\\").replace("'", "\\'") + "'").collect(Collectors.joining(", "));
     DeltaTables.withCommitMetadata(spark, DeltaTables.commitMetadata("features", Map.of("action", "properties")),
-        () -> spark.sql("ALTER TABLE delta.`" + featurePath + "` SET TBLPROPERTIES (" + assignments + ")"));
+        session -> session.sql("ALTER TABLE delta.`" + featurePath + "` SET TBLPROPERTIES (" + assignments + ")"));
   }
 
   private static String hasFlag(String entity) {

@@ -158,8 +158,8 @@ public final class RunsTable {
       String columns = String.join(", ", missing.stream().map(c -> "`" + c + "` STRING").toList());
       try {
         DeltaTables.withCommitMetadata(spark, DeltaTables.commitMetadata("train", Map.of("action",
-            "add columns " + missing)), () -> spark.sql("ALTER TABLE delta.`" + path + "` ADD COLUMNS (" + columns
-            + ")"));
+            "add columns " + missing)), session -> session.sql("ALTER TABLE delta.`" + path + "` ADD COLUMNS ("
+            + columns + ")"));
       } catch (RuntimeException e) {
         // another writer added them first
         java.util.Set<String> now = java.util.Set.of(all0().schema().fieldNames());

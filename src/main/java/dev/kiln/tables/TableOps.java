@@ -1,6 +1,7 @@
 package dev.kiln.tables;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kiln.common.DeltaTables;
 import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
 import io.delta.tables.DeltaTable;
@@ -135,16 +136,12 @@ public final class TableOps {
     }
     long before = detail(e.path()).<Long>getAs("numFiles");
     long storedBefore = storedDataFiles(e.path());
-    String check = "spark.databricks.delta.retentionDurationCheck.enabled";
-    String previous = spark.conf().get(check, "true");
-    try {
-      if (force) {
-        spark.conf().set(check, "false");
-      }
-      DeltaTable.forPath(spark, e.path()).vacuum(retainHours);
-    } finally {
-      spark.conf().set(check, previous);
-    }
+    // Delta's safety check is a session setting: a forced vacuum lifts it in a private session, never in the
+    // caller's, which other jobs on other threads may be using.
+    SparkSession session = force
+        ? DeltaTables.privateSession(spark, Map.of("spark.databricks.delta.retentionDurationCheck.enabled", "false"))
+        : spark;
+    DeltaTable.forPath(session, e.path()).vacuum(retainHours);
     return new Maintenance(e.ref().toString(), before, detail(e.path()).<Long>getAs("numFiles"), storedBefore,
         storedDataFiles(e.path()), DeltaTable.forPath(spark, e.path()).history(1).first().<Long>getAs("version"));
   }
