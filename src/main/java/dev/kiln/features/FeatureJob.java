@@ -102,7 +102,9 @@ public final class FeatureJob {
     }
     boolean nothingNew = plan.mode().equals("incremental") && newRows == 0;
     String mode = nothingNew ? "up-to-date" : plan.mode();
-    mirrorProperties(spark, featurePath);
+    // The durable state (feature set and source version processed) goes into the table properties right after the
+    // data: the commit history it is also in gets cleaned up (see FeatureTableState).
+    recordState(spark, featurePath, sourceRef.toString(), sourceVersion);
     long tableVersion = DeltaTables.latestVersion(spark, featurePath).orElseThrow();
     Dataset<Row> table = spark.read().format("delta").option("versionAsOf", tableVersion).load(featurePath);
     long tableRows = table.count();
@@ -176,6 +178,10 @@ public final class FeatureJob {
     List<Row> commits = DeltaTable.forPath(spark, sourcePath).history()
         .where(col("version").gt(from).and(col("version").leq(to)))
         .select("version", "operation", "operationParameters").orderBy("version").collectAsList();
+    if (commits.size() != to - from) {
+      // Delta cleaned up log entries since the processed version: what happened there is unknown, so recompute.
+      return Optional.of("its log since version " + from + " was cleaned up");
+    }
     for (Row c : commits) {
       String op = c.getString(1);
       Map<String, String> params = c.isNullAt(2) ? Map.of() : c.getJavaMap(2);
@@ -258,13 +264,18 @@ public final class FeatureJob {
     }
   }
 
-  /** Mirrors the feature-set identity into the table properties (one metadata commit, only when they differ). */
-  private void mirrorProperties(SparkSession spark, String featurePath) {
+  /**
+   * Records the feature-set identity and the source version the table now reflects in the table properties (one
+   * metadata commit, only when they differ), after the data commit: state is never ahead of the data.
+   */
+  private void recordState(SparkSession spark, String featurePath, String sourceTable, long sourceVersion) {
     Map<String, String> wanted = new LinkedHashMap<>();
     wanted.put(PROP_NAME, spec.name());
     wanted.put(PROP_VERSION, String.valueOf(spec.version()));
     wanted.put(PROP_HASH, spec.definitionHash());
     wanted.put(PROP_SPEC, spec.toJson());
+    wanted.put(FeatureTableState.PROP_SOURCE_TABLE, sourceTable);
+    wanted.put(FeatureTableState.PROP_SOURCE_VERSION, String.valueOf(sourceVersion));
     Map<String, String> props = DeltaTables.properties(spark, featurePath);
     if (wanted.entrySet().stream().allMatch(e -> e.getValue().equals(props.get(e.getKey())))) {
       return;

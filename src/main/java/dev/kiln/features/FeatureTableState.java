@@ -1,37 +1,88 @@
 package dev.kiln.features;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.kiln.common.DeltaTables;
 import dev.kiln.common.Json;
 import io.delta.tables.DeltaTable;
 import java.io.IOException;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
 /**
- * What a feature-table version holds, read from the metadata of the latest {@code kiln features} commit at or
- * before it: the feature set (name, version, definition hash, full definitions) and the source table version it
- * reflects. The commit metadata is written atomically with the data, so it is the record; the table properties
- * mirror it for people and other tools.
+ * What a feature-table version holds: the feature set (name, version, definition hash, full definitions) and the
+ * source table version it reflects.
+ *
+ * <p>The durable record is the table properties ({@code kiln.feature_set.*}, {@code kiln.source.*}), which Delta keeps
+ * in every snapshot however old the log gets. They are set in a metadata commit right after each data commit (a
+ * MERGE cannot set properties, and the V2 writer that could fails on path tables, delta-io/delta#4671), so they can
+ * lag the data by one commit when a run is killed in between; the data commit's own metadata covers that window: when
+ * the latest commit is a {@code kiln features} data commit, its metadata is the state. Tables written before the
+ * properties carried the source version fall back to the newest features commit still in the history.
  */
 record FeatureTableState(long commitVersion, String featureSet, int featureSetVersion, String hash, String specJson,
                          String sourceTable, long sourceVersion) {
+  static final String PROP_SOURCE_TABLE = "kiln.source.table";
+  static final String PROP_SOURCE_VERSION = "kiln.source.version";
 
+  /** The state at the latest version, or at {@code atOrBefore} (from the history, which must still hold it). */
   static Optional<FeatureTableState> at(SparkSession spark, String path, Optional<Long> atOrBefore) {
+    List<Row> last = DeltaTable.forPath(spark, path).history(1).select("version", "userMetadata").collectAsList();
+    long latest = last.get(0).getLong(0);
+    if (atOrBefore.isEmpty() || atOrBefore.get() >= latest) {
+      Optional<FeatureTableState> unmirrored = fromCommit(last.get(0));
+      if (unmirrored.isPresent()) {
+        return unmirrored;
+      }
+      Optional<FeatureTableState> recorded = fromProperties(latest, DeltaTables.properties(spark, path));
+      if (recorded.isPresent()) {
+        return recorded;
+      }
+    }
+    return fromHistory(spark, path, atOrBefore);
+  }
+
+  static Optional<FeatureTableState> fromProperties(long version, Map<String, String> p) {
+    List<String> keys = List.of(FeatureJob.PROP_NAME, FeatureJob.PROP_VERSION, FeatureJob.PROP_HASH,
+        FeatureJob.PROP_SPEC, PROP_SOURCE_TABLE, PROP_SOURCE_VERSION);
+    if (!keys.stream().allMatch(p::containsKey)) {
+      return Optional.empty();
+    }
+    return Optional.of(new FeatureTableState(version, p.get(FeatureJob.PROP_NAME),
+        Integer.parseInt(p.get(FeatureJob.PROP_VERSION)), p.get(FeatureJob.PROP_HASH), p.get(FeatureJob.PROP_SPEC),
+        p.get(PROP_SOURCE_TABLE), Long.parseLong(p.get(PROP_SOURCE_VERSION))));
+  }
+
+  /** The newest features commit at or before {@code atOrBefore} still in the log (tables from before the properties). */
+  private static Optional<FeatureTableState> fromHistory(SparkSession spark, String path, Optional<Long> atOrBefore) {
     for (Row r : DeltaTable.forPath(spark, path).history().select("version", "userMetadata").collectAsList()) {
-      if (r.isNullAt(1) || (atOrBefore.isPresent() && r.getLong(0) > atOrBefore.get())) {
+      if (atOrBefore.isPresent() && r.getLong(0) > atOrBefore.get()) {
         continue;
       }
-      try {
-        JsonNode m = Json.JSON.readTree(r.getString(1));
-        if ("features".equals(m.path("job").asText()) && m.has("source_version") && m.has("spec")) {
-          return Optional.of(new FeatureTableState(r.getLong(0), m.path("feature_set").asText(),
-              m.path("feature_set_version").asInt(), m.path("feature_set_hash").asText(), m.path("spec").asText(),
-              m.path("source_table").asText(), m.path("source_version").asLong()));
-        }
-      } catch (IOException e) {
-        // another writer's metadata: not a features commit
+      Optional<FeatureTableState> s = fromCommit(r);
+      if (s.isPresent()) {
+        return s;
       }
+    }
+    return Optional.empty();
+  }
+
+  /** The state a {@code kiln features} data commit recorded in its metadata; empty for any other commit. */
+  private static Optional<FeatureTableState> fromCommit(Row r) {
+    if (r.isNullAt(1)) {
+      return Optional.empty();
+    }
+    try {
+      JsonNode m = Json.JSON.readTree(r.getString(1));
+      if ("features".equals(m.path("job").asText()) && m.has("source_version") && m.has("spec")) {
+        return Optional.of(new FeatureTableState(r.getLong(0), m.path("feature_set").asText(),
+            m.path("feature_set_version").asInt(), m.path("feature_set_hash").asText(), m.path("spec").asText(),
+            m.path("source_table").asText(), m.path("source_version").asLong()));
+      }
+    } catch (IOException e) {
+      // another writer's metadata: not a features commit
     }
     return Optional.empty();
   }

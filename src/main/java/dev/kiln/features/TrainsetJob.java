@@ -30,6 +30,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
+import org.apache.hadoop.fs.FileSystem;
+import org.apache.hadoop.fs.Path;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -128,7 +130,8 @@ public final class TrainsetJob {
     TrainsetManifest original = readManifest(spark, root, originalId).orElseThrow(() -> new KilnUserException(
         "no trainset '" + originalId + "' (no " + root.resolve("trainsets/" + originalId + "/manifest.json") + ")"));
     TableRef featureRef = TableRef.parse(original.featureTable(), "features");
-    Dataset<Row> features = readVersion(spark, root.table(featureRef), featureRef, original.featureTableVersion());
+    Dataset<Row> features = readVersion(spark, root.table(featureRef), featureRef, original.featureTableVersion(),
+        "; trainset " + originalId + " itself is intact (" + original.dataPath() + ")");
     String id = originalId + "-r1";
     for (int n = 2; readManifest(spark, root, id).isPresent(); n++) {
       id = originalId + "-r" + n;
@@ -152,12 +155,44 @@ public final class TrainsetJob {
   }
 
   private static Dataset<Row> readVersion(SparkSession spark, String path, TableRef ref, long version) {
+    return readVersion(spark, path, ref, version, "");
+  }
+
+  /**
+   * The table at {@code version}, or a one-line user error when Delta can no longer give it: its log entry was
+   * cleaned up ({@code delta.logRetentionDuration}) or VACUUM deleted data files it needs. {@code note} ends it.
+   */
+  private static Dataset<Row> readVersion(SparkSession spark, String path, TableRef ref, long version, String note) {
     boolean kept = !DeltaTable.forPath(spark, path).history().where(col("version").equalTo(version)).isEmpty();
     if (!kept) {
-      throw new KilnUserException(ref + " version " + version + " is no longer in the table's log (cleaned up); "
-          + "it cannot be read");
+      throw new KilnUserException(ref + " version " + version + " is no longer in the table's log (cleaned up after "
+          + "delta.logRetentionDuration); it cannot be read" + note);
     }
-    return spark.read().format("delta").option("versionAsOf", version).load(path);
+    Dataset<Row> table;
+    String[] files;
+    try {
+      table = spark.read().format("delta").option("versionAsOf", version).load(path);
+      files = table.inputFiles();
+    } catch (RuntimeException e) {
+      throw new KilnUserException(ref + " version " + version + " cannot be read (" + e.getMessage().lines()
+          .findFirst().orElse("") + ")" + note);
+    }
+    long missing = 0;
+    try {
+      FileSystem fs = new Path(path).getFileSystem(spark.sparkContext().hadoopConfiguration());
+      for (String f : files) {
+        if (!fs.exists(new Path(f))) {
+          missing++;
+        }
+      }
+    } catch (IOException e) {
+      throw new KilnUserException("cannot inspect " + ref + " (" + path + "): " + e.getMessage());
+    }
+    if (missing > 0) {
+      throw new KilnUserException(ref + " version " + version + " can no longer be read: " + missing + " of its "
+          + files.length + " data files were deleted by VACUUM" + note);
+    }
+    return table;
   }
 
   /** The split with concrete boundaries: a time split's quantiles are resolved here and recorded. */
