@@ -29,6 +29,11 @@ def load(name):
         return json.load(f)
 
 
+def auc(key):
+    v = num(key)
+    return None if v is None else round(v, 4)
+
+
 def gib(kb):
     return None if kb is None else round(kb / 1048576, 2)
 
@@ -80,10 +85,10 @@ def add(name, value, target, now, detail):
 
 
 add("chain (4 cold JVMs) / pandas, wall", ratio(cold, pd_wall), "<= 2.0x at 1M, <= 1.0x at 5M", "9.8x at 1M",
-    f"{cold} s vs {pd_wall} s; ROC AUC Kiln {facts.get('chain.roc_auc')} vs pandas "
+    f"{cold} s vs {pd_wall} s; ROC AUC Kiln {auc('chain.roc_auc')} vs pandas "
     f"{pandas['roc_auc'] if pandas else None}")
 add("chain (one JVM, kiln pipeline run) / pandas, wall", ratio(jvm, pd_wall), "<= 2.0x at 1M, <= 1.0x at 5M", "-",
-    f"{jvm} s vs {pd_wall} s; ROC AUC Kiln {facts.get('pipeline.roc_auc')}")
+    f"{jvm} s vs {pd_wall} s; ROC AUC Kiln {auc('pipeline.roc_auc')}")
 ingest_speed = None
 if ingest:
     by = {r["case"]: r for r in ingest["results"]}
@@ -114,7 +119,7 @@ if xgb:
 report = {"benchmark": "bench/run", "rows": rows, "cores": int(facts["cores"]), "git_commit": facts.get("git_commit"),
           "java_opts": facts.get("java_opts"), "load_average": [num("load_start"), num("load_end")],
           "ratios": ratios, "stages": stages,
-          "auc": {"kiln_cold_chain": num("chain.roc_auc"), "kiln_one_jvm": num("pipeline.roc_auc"),
+          "auc": {"kiln_cold_chain": auc("chain.roc_auc"), "kiln_one_jvm": auc("pipeline.roc_auc"),
                   "pandas": pandas["roc_auc"] if pandas else None},
           "pandas": pandas, "ingest": ingest, "features": features, "xgboost": xgb,
           "not_measured": ["driver heap per stage (only process peak RSS)", "the 5M-row chain (run bench/run "
