@@ -51,7 +51,7 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Option(names = "--drift",
       description = "Shift this window's population: prices ×1.6, far more tablet and desktop and less mobile, and "
-          + "~15% of rows new items of a category the default data never has ('vr'). Labels still follow the model.")
+          + "~15%% of rows new items of a category the default data never has ('vr'). Labels still follow the model.")
   boolean drift;
 
   @Option(names = "--json", description = "Print the result as one JSON object.")
