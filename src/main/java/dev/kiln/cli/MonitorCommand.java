@@ -2,6 +2,7 @@ package dev.kiln.cli;
 
 import dev.kiln.common.ExitCodes;
 import dev.kiln.common.Json;
+import dev.kiln.common.StageTimes;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.SparkSessions;
 import dev.kiln.monitor.MonitorConfig;
@@ -70,6 +71,7 @@ final class MonitorCommand implements Callable<Integer> {
       json.put("verdict", rep.verdict().id());
       json.put("report_path", r.reportPath().orElse(null));
       json.put("report", rep);
+      json.put("stage_seconds", r.stageSeconds());
       out.println(Json.toJson(json));
     } else {
       long alerts = rep.features().stream().filter(f -> f.status() == MonitorReport.Status.ALERT).count();
@@ -79,6 +81,7 @@ final class MonitorCommand implements Callable<Integer> {
       rep.reasons().forEach(reason -> out.println("  - " + reason));
       out.println("  results in meta.monitoring (monitor_id " + r.monitorId() + ")");
       r.reportPath().ifPresent(p -> out.println("  report " + p));
+      out.println("  time: " + StageTimes.line(r.stageSeconds()));
     }
     return rep.verdict() == MonitorReport.Status.ALERT ? ExitCodes.THRESHOLD_CROSSED : ExitCodes.OK;
   }

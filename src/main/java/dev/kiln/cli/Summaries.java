@@ -1,6 +1,7 @@
 package dev.kiln.cli;
 
 import dev.kiln.common.Json;
+import dev.kiln.common.StageTimes;
 import dev.kiln.ingest.BatchResult;
 import dev.kiln.ingest.IngestResult;
 import java.io.PrintWriter;
@@ -35,6 +36,7 @@ final class Summaries {
     out.printf("  %-18s version %-4d %s%n", r.table(), last.bronzeVersion(), r.bronzePath());
     out.printf("  %-18s version %-4d %s%n", r.table().replace("bronze.", "quarantine."), last.quarantineVersion(),
         r.quarantinePath());
+    out.println("  time: " + StageTimes.line(r.stageSeconds()));
   }
 
   static Map<String, Object> ingestJson(IngestResult r) {
@@ -50,6 +52,7 @@ final class Summaries {
     m.put("bronze_path", r.bronzePath());
     m.put("quarantine_path", r.quarantinePath());
     m.put("batches", r.batches());
+    m.put("stage_seconds", r.stageSeconds());
     return m;
   }
 }

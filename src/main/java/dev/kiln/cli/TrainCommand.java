@@ -1,6 +1,7 @@
 package dev.kiln.cli;
 
 import dev.kiln.common.Json;
+import dev.kiln.common.StageTimes;
 import dev.kiln.common.SparkSessions;
 import dev.kiln.registry.ModelRegistry;
 import dev.kiln.registry.RunsTable;
@@ -67,7 +68,10 @@ final class TrainCommand implements Callable<Integer> {
         new ModelRegistry(spark, common.dataRoot()).register(run.runId(), Optional.of(name).filter(n -> !n.isBlank())));
     PrintWriter out = common.out();
     if (common.json) {
-      out.println(Json.toJson(run));
+      Map<String, Object> json = new java.util.LinkedHashMap<>(Json.JSON.convertValue(run,
+          new com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>>() {}));
+      json.put("stage_seconds", r.stageSeconds());
+      out.println(Json.toJson(json));
       return 0;
     }
     Map<String, Double> m = run.metrics();
@@ -77,6 +81,7 @@ final class TrainCommand implements Callable<Integer> {
         + " F1 %.3f%n", m.get("roc_auc"), m.get("pr_auc"), m.get("log_loss"), m.get("brier"), m.get("threshold"),
         m.get("precision"), m.get("recall"), m.get("f1"));
     out.println("  artifacts " + run.artifacts());
+    out.println("  time: " + StageTimes.line(r.stageSeconds()));
     registered.ifPresent(v -> out.println("  registered " + ModelsCommand.describe(v)));
     return 0;
   }

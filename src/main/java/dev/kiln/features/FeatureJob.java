@@ -6,6 +6,7 @@ import static org.apache.spark.sql.functions.lit;
 import dev.kiln.common.DataRoot;
 import dev.kiln.common.DeltaTables;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.StageTimes;
 import dev.kiln.common.TableRef;
 import io.delta.exceptions.DeltaConcurrentModificationException;
 import io.delta.tables.DeltaTable;
@@ -56,7 +57,7 @@ public final class FeatureJob {
   }
 
   public FeatureResult run(SparkSession spark) {
-    long started = System.nanoTime();
+    StageTimes stages = new StageTimes();
     DataRoot root = config.dataRoot();
     TableRef sourceRef = TableRef.parse(config.sourceTable()
         .orElse(spec.sourceTable() == null ? "bronze.events" : spec.sourceTable()), "bronze");
@@ -73,6 +74,7 @@ public final class FeatureJob {
     FeatureColumns columns = new FeatureColumns(spec, config.specFile().toString(), source.schema(), sourceRef);
 
     Plan plan = plan(spark, featurePath, featureRef, sourcePath, sourceVersion);
+    stages.lap("plan");
     LOG.info("features {} v{} from {} version {}: {} ({})", featureRef, spec.version(), sourceRef, sourceVersion,
         plan.mode(), plan.reason());
     Map<String, Object> lineage = new LinkedHashMap<>();
@@ -89,12 +91,15 @@ public final class FeatureJob {
     long newRows = 0;
     long updatedRows = 0;
     try {
+      // lazily evaluated: the point-in-time windows run inside the write
       if (plan.mode().equals("full")) {
         newRows = writeFull(spark, events, columns, featurePath, commitMeta);
+        stages.lap("windows and write (full)");
       } else if (plan.mode().equals("incremental")) {
         long[] counts = writeIncremental(spark, events, columns, featurePath, commitMeta);
         newRows = counts[0];
         updatedRows = counts[1];
+        stages.lap("windows and merge (incremental)");
       }
     } catch (DeltaConcurrentModificationException e) {
       throw new KilnUserException("another run changed " + featureRef + " while this one was computing ("
@@ -105,19 +110,22 @@ public final class FeatureJob {
     // The durable state (feature set and source version processed) goes into the table properties right after the
     // data: the commit history it is also in gets cleaned up (see FeatureTableState).
     recordState(spark, featurePath, sourceRef.toString(), sourceVersion);
+    stages.lap("record state");
     long tableVersion = DeltaTables.latestVersion(spark, featurePath).orElseThrow();
     Dataset<Row> table = spark.read().format("delta").option("versionAsOf", tableVersion).load(featurePath);
     long tableRows = table.count();
+    stages.lap("count rows");
     boolean statsWritten = false;
     if (config.stats()) {
       statsWritten = new FeatureStats(spark, root).writeIfAbsent(spec, featureRef, tableVersion, table);
+      stages.lap("statistics");
     }
-    double seconds = (System.nanoTime() - started) / 1e9;
+    double seconds = stages.elapsed();
     LOG.info("features {}: {} new, {} updated rows; version {} has {} rows ({} s)", featureRef, newRows,
         updatedRows, tableVersion, tableRows, String.format("%.1f", seconds));
     return new FeatureResult(featureRef.toString(), featurePath, spec.name(), spec.version(), mode,
         nothingNew ? "no new rows in " + sourceRef : plan.reason(), sourceRef.toString(),
-        sourceVersion, newRows, updatedRows, tableVersion, tableRows, statsWritten, seconds);
+        sourceVersion, newRows, updatedRows, tableVersion, tableRows, statsWritten, seconds, stages.seconds());
   }
 
   private record Plan(String mode, String reason) {}

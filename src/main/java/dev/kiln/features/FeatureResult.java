@@ -9,8 +9,9 @@ package dev.kiln.features;
  * @param updatedRows   existing rows recomputed because late events changed their history
  * @param tableVersion  the feature table's Delta version after the run
  * @param tableRows     rows in the feature table after the run
+ * @param stageSeconds  where the run's time went, stage by stage ({@link dev.kiln.common.StageTimes})
  */
 public record FeatureResult(String featureTable, String path, String featureSet, int featureSetVersion,
                             String mode, String reason, String sourceTable, long sourceVersion, long newRows,
                             long updatedRows, long tableVersion, long tableRows, boolean statsWritten,
-                            double seconds) {}
+                            double seconds, java.util.Map<String, Double> stageSeconds) {}

@@ -13,6 +13,7 @@ import dev.kiln.common.DataRoot;
 import dev.kiln.common.DeltaTables;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.SerializableHadoopConf;
+import dev.kiln.common.StageTimes;
 import dev.kiln.common.TableRef;
 import java.sql.Timestamp;
 import java.time.Instant;
@@ -71,6 +72,7 @@ public final class IngestJob {
   }
 
   public IngestResult run(SparkSession spark) {
+    StageTimes stages = new StageTimes();
     TableRef bronzeRef = bronzeRef(config.table());
     TableRef quarantineRef = new TableRef("quarantine", bronzeRef.name());
     TableRef logRef = TableRef.meta("ingest_log");
@@ -88,6 +90,7 @@ public final class IngestJob {
     }
     List<SourceFile> files = SourceFiles.resolve(config.source(), spark.sparkContext().hadoopConfiguration());
     SourceCheck.check(spark, files, config.format(), schema);
+    stages.lap("check source");
 
     // Empty tables first: a run killed during its first data write then leaves a Delta table (with unreferenced
     // files that VACUUM removes), never a directory of loose Parquet files.
@@ -105,7 +108,8 @@ public final class IngestJob {
         .toList();
     int alreadyIngested = (int) files.stream().filter(f -> state.committedFiles().contains(f.identity())).count();
 
-    BatchWriter writer = new BatchWriter(spark, schema, config, bronze, quarantine, bronzeRef.name(), log);
+    stages.lap("prepare tables");
+    BatchWriter writer = new BatchWriter(spark, schema, config, bronze, quarantine, bronzeRef.name(), log, stages);
     List<BatchResult> results = new ArrayList<>();
     if (state.interrupted().isPresent()) {
       IngestLog.Batch batch = state.interrupted().get();
@@ -116,11 +120,13 @@ public final class IngestJob {
       long seq = state.nextSeq();
       IngestLog.Batch batch = new IngestLog.Batch(seq, IngestLog.batchId(bronzeRef.name(), seq), fresh);
       log.started(bronzeRef.name(), batch, config.format(), schema.name());
+      stages.lap("journal batch");
       results.add(writeGuarded(writer, batch, false));
     } else if (results.isEmpty()) {
       LOG.info("nothing new to ingest: all {} file(s) were ingested before", files.size());
     }
-    return new IngestResult(bronzeRef.toString(), bronze, quarantine, files.size(), alreadyIngested, results);
+    return new IngestResult(bronzeRef.toString(), bronze, quarantine, files.size(), alreadyIngested, results,
+        stages.seconds());
   }
 
   /** Two runs resuming one batch at once write the same data; Delta lets one commit and the other learns here. */
@@ -186,9 +192,10 @@ public final class IngestJob {
     private final String table;
     private final IngestLog log;
     private final RecordValidator validator;
+    private final StageTimes stages;
 
     BatchWriter(SparkSession spark, SchemaSpec schema, IngestConfig config, String bronze, String quarantine,
-                String table, IngestLog log) {
+                String table, IngestLog log, StageTimes stages) {
       this.spark = spark;
       this.schema = schema;
       this.config = config;
@@ -196,6 +203,7 @@ public final class IngestJob {
       this.quarantine = quarantine;
       this.table = table;
       this.log = log;
+      this.stages = stages;
       this.validator = new RecordValidator(schema, config.piiSalt().map(PiiHasher::new).orElse(null));
     }
 
@@ -219,6 +227,7 @@ public final class IngestJob {
         long accepted = byStatus.getOrDefault(ACCEPTED, 0L);
         long quarantined = byStatus.getOrDefault(QUARANTINED, 0L);
         long duplicates = byStatus.getOrDefault(DUPLICATE, 0L);
+        stages.lap("read, validate and dedupe");
         LOG.info("batch {}: read {} rows: {} accepted, {} quarantined, {} duplicates", batch.id(),
             accepted + quarantined + duplicates, accepted, quarantined, duplicates);
 
@@ -233,6 +242,7 @@ public final class IngestJob {
             .write().format("delta").mode("append")
             .option("txnAppId", txnApp).option("txnVersion", batch.seq()).option("userMetadata", meta)
             .save(quarantine);
+        stages.lap("write quarantine");
         LOG.info("batch {}: quarantine written", batch.id());
 
         List<Column> bronzeColumns = new ArrayList<>();
@@ -249,6 +259,7 @@ public final class IngestJob {
             .write().format("delta").mode("append").partitionBy(SchemaSpec.EVENT_DATE)
             .option("txnAppId", txnApp).option("txnVersion", batch.seq()).option("userMetadata", meta)
             .save(bronze);
+        stages.lap("write bronze");
         LOG.info("batch {}: bronze written", batch.id());
 
         BatchResult result = new BatchResult(batch.id(), batch.seq(), batch.files().size(),
@@ -256,6 +267,7 @@ public final class IngestJob {
             DeltaTables.latestVersion(spark, bronze).orElseThrow(),
             DeltaTables.latestVersion(spark, quarantine).orElseThrow(), resumed);
         log.committed(table, batch, config.format(), schema.name(), result);
+        stages.lap("commit batch");
         LOG.info("batch {}: committed in {} s", batch.id(), (System.nanoTime() - started) / 1_000_000_000L);
         return result;
       } finally {

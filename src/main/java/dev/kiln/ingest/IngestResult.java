@@ -6,9 +6,10 @@ import java.util.TreeMap;
 
 /** What one {@code kiln ingest} run did, summed over its batches (usually one). */
 public record IngestResult(String table, String bronzePath, String quarantinePath, int filesListed,
-                           int filesAlreadyIngested, List<BatchResult> batches) {
+                           int filesAlreadyIngested, List<BatchResult> batches, Map<String, Double> stageSeconds) {
   public IngestResult {
     batches = List.copyOf(batches);
+    stageSeconds = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(stageSeconds)); // in order
   }
 
   public long read() {

@@ -12,6 +12,7 @@ import static org.apache.spark.sql.functions.when;
 import dev.kiln.common.DataRoot;
 import dev.kiln.common.DeltaTables;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.StageTimes;
 import dev.kiln.common.TableRef;
 import dev.kiln.features.FeatureSetSpec;
 import dev.kiln.features.FeatureStats;
@@ -61,7 +62,8 @@ public final class MonitorJob {
   private static final int FALLBACK_BINS = 20;
 
   /** The report, what was monitored, and where things went. */
-  public record Result(MonitorReport report, String monitorId, Optional<String> reportPath, int rowsWritten) {}
+  public record Result(MonitorReport report, String monitorId, Optional<String> reportPath, int rowsWritten,
+                       Map<String, Double> stageSeconds) {}
 
   private final MonitorConfig config;
 
@@ -73,7 +75,7 @@ public final class MonitorJob {
   private record Feature(String name, Column expr, boolean numeric) {}
 
   public Result run(SparkSession spark) {
-    long started = System.nanoTime();
+    StageTimes stages = new StageTimes();
     DataRoot root = config.dataRoot();
     MonitorThresholds thresholds = MonitorThresholds.load(config.thresholds());
     ResolvedModel resolved = ResolvedModel.of(spark, root, config.model());
@@ -113,6 +115,7 @@ public final class MonitorJob {
     predictions = predictions.persist(StorageLevel.MEMORY_AND_DISK());
     try {
       long currentRows = predictions.count();
+      stages.lap("resolve model and read predictions");
       if (currentRows == 0) {
         throw new KilnUserException(config.batchId().isPresent()
             ? "unknown batch '" + config.batchId().get() + "': no predictions of " + version.name() + " in "
@@ -120,7 +123,7 @@ public final class MonitorJob {
             : "no predictions of " + version.name() + " in " + what);
       }
       return monitor(spark, root, thresholds, resolved, alias, signature, run, manifest, spec, currentRef,
-          currentVersion, predictions, currentRows, what, started);
+          currentVersion, predictions, currentRows, what, stages);
     } finally {
       predictions.unpersist();
     }
@@ -130,7 +133,7 @@ public final class MonitorJob {
                          ResolvedModel resolved, String alias, ModelSignature signature,
                          RunsTable.Run run, TrainsetManifest manifest, FeatureSetSpec spec, TableRef currentRef,
                          long currentVersion, Dataset<Row> predictions, long currentRows, String what,
-                         long started) {
+                         StageTimes stages) {
     ModelRegistry.ModelVersion version = resolved.version();
     Dataset<Row> trainset = recent(spark.read().format("delta").load(manifest.dataPath()), spec,
         thresholds.baseline().recentDays());
@@ -155,8 +158,9 @@ public final class MonitorJob {
       throw new KilnUserException("baseline not found: trainset " + manifest.id() + " has no training rows in its last "
           + thresholds.baseline().recentDays() + " days (baseline.recent_days in " + config.thresholds() + ")");
     }
+    stages.lap("feature distributions");
     LOG.info("monitor: distributions of {} features, {} baseline and {} current rows ({} s)", features.size(),
-        baselineCount, currentRows, seconds(started));
+        baselineCount, currentRows, seconds(stages));
 
     boolean judged = currentRows >= thresholds.drift().minRows();
     List<String> reasons = new ArrayList<>();
@@ -213,7 +217,8 @@ public final class MonitorJob {
     MonitorReport.Histogram scoreBase = histogram(scoreLabels, Arrays.copyOfRange(baseScore.bins(), 1, SCORE_BINS + 1));
     MonitorReport.Histogram scoreCur = histogram(scoreLabels, Arrays.copyOfRange(curScore.bins(), 1, SCORE_BINS + 1));
 
-    LOG.info("monitor: score distribution against the test split ({} s)", seconds(started));
+    stages.lap("score distribution");
+    LOG.info("monitor: score distribution against the test split ({} s)", seconds(stages));
     // data quality of the current rows
     Map<String, double[]> ranges = new LinkedHashMap<>();
     baseNum.forEach((name, n) -> {
@@ -239,7 +244,8 @@ public final class MonitorJob {
       addReason(reasons, check.status(), check.column() + ": " + check.detail());
     }
 
-    LOG.info("monitor: {} data-quality metrics (Deequ) ({} s)", measured.size(), seconds(started));
+    stages.lap("data quality");
+    LOG.info("monitor: {} data-quality metrics (Deequ) ({} s)", measured.size(), seconds(stages));
     // model quality where labels have arrived
     List<MonitorReport.DailyModelQuality> daily = new ArrayList<>();
     Optional<Double> overallAuc = modelQuality(spark, root, signature, predictions, daily);
@@ -253,6 +259,7 @@ public final class MonitorJob {
           + "the %.3f measured at training", labeled, overallAuc.get(), dropped, trainedAuc));
     }
 
+    stages.lap("model quality");
     Status verdict = Status.OK;
     for (MonitorReport.FeatureDrift f : drift) {
       verdict = Status.worst(verdict, f.status());
@@ -288,10 +295,12 @@ public final class MonitorJob {
 
     Optional<Path> reportPath = config.report().or(() -> root.localDirectory()
         .map(d -> d.toPath().resolve("reports").resolve(monitorId + ".html")));
+    stages.lap("write results");
     reportPath.ifPresent(p -> HtmlReport.write(report, p));
+    stages.lap("report");
     LOG.info("monitor {} on {}: {} ({} reasons) in {} s", version.ref(), what, verdict.id(), reasons.size(),
-        String.format("%.1f", (System.nanoTime() - started) / 1e9));
-    return new Result(report, monitorId, reportPath.map(Path::toString), rows.size());
+        seconds(stages));
+    return new Result(report, monitorId, reportPath.map(Path::toString), rows.size(), stages.seconds());
   }
 
   /** The trainset rows of its last {@code days} days (all rows when 0). */
@@ -309,8 +318,8 @@ public final class MonitorJob {
     return trainset.where(col("`" + spec.eventTime() + "`").gt(lit(from)));
   }
 
-  private static String seconds(long started) {
-    return String.format(Locale.ROOT, "%.1f", (System.nanoTime() - started) / 1e9);
+  private static String seconds(StageTimes stages) {
+    return String.format(Locale.ROOT, "%.1f", stages.elapsed());
   }
 
   /** Time, categorical and numeric features and the aggregates, with each CTR as its rate. */

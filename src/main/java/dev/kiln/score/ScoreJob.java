@@ -12,6 +12,7 @@ import dev.kiln.common.BuildInfo;
 import dev.kiln.common.DataRoot;
 import dev.kiln.common.DeltaTables;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.StageTimes;
 import dev.kiln.common.TableRef;
 import dev.kiln.features.FeatureSetSpec;
 import dev.kiln.features.PointInTimeFeatures;
@@ -56,7 +57,7 @@ public final class ScoreJob {
   public record Result(String model, int version, String alias, String runId, String table, String path,
                        String batchId, long rows, long predictedPositive, double meanScore, long tableVersion,
                        String input, Long inputVersion, String history, long historyVersion, int explained,
-                       double seconds) {}
+                       double seconds, Map<String, Double> stageSeconds) {}
 
   private final ScoreConfig config;
 
@@ -77,9 +78,9 @@ public final class ScoreJob {
   }
 
   public Result run(SparkSession spark) {
-    long started = System.nanoTime();
+    StageTimes stages = new StageTimes();
     DataRoot root = config.dataRoot();
-    ResolvedModel resolved = ResolvedModel.of(spark, root, config.model());
+    ResolvedModel resolved = stages.time("resolve model", () -> ResolvedModel.of(spark, root, config.model()));
     ModelRegistry.ModelVersion version = resolved.version();
     String alias = resolved.alias();
     ModelSignature signature = resolved.signature();
@@ -93,7 +94,7 @@ public final class ScoreJob {
     String outPath = root.table(outRef);
     DeltaTables.requireDeltaOrAbsent(spark, outPath, outRef);
 
-    ScoreInput input = ScoreInput.read(spark, config, signature);
+    ScoreInput input = stages.time("read and check input", () -> ScoreInput.read(spark, config, signature));
     TableRef historyRef = TableRef.parse(signature.sourceTable(), "bronze");
     String historyPath = root.table(historyRef);
     long historyVersion = DeltaTables.latestVersion(spark, historyPath).orElseThrow(() -> new KilnUserException(
@@ -148,26 +149,27 @@ public final class ScoreJob {
     DeltaTables.createIfAbsent(spark, outPath, nullable(predictions.schema()), Optional.of("event_date"),
         DeltaTables.commitMetadata("score", Map.of("action", "create table")));
     try {
-      predictions.write().format("delta").mode("overwrite")
+      // lazily evaluated: point-in-time features and the model run inside the write
+      stages.run("features, model and write", () -> predictions.write().format("delta").mode("overwrite")
           .option("replaceWhere", replace)
           .option("mergeSchema", "true") // a later feature-set version may add inputs to the features struct
           .option("userMetadata", DeltaTables.commitMetadata("score", lineage))
-          .partitionBy("event_date").save(outPath);
+          .partitionBy("event_date").save(outPath));
     } catch (DeltaConcurrentModificationException e) {
       throw new KilnUserException("another run wrote " + outRef + " at the same time (" + e.getClass()
           .getSimpleName() + "); nothing was written by this run, re-run it");
     }
     long tableVersion = DeltaTables.latestVersion(spark, outPath).orElseThrow();
-    Row stats = spark.read().format("delta").option("versionAsOf", tableVersion).load(outPath)
+    Row stats = stages.time("summarize", () -> spark.read().format("delta").option("versionAsOf", tableVersion).load(outPath)
         .where(col(BATCH).equalTo(config.batchId()).and(col("model_version").equalTo(version.version())))
-        .agg(count(lit(1)), sum(col(PREDICTED)), avg(col(SCORE))).first();
-    double seconds = (System.nanoTime() - started) / 1e9;
+        .agg(count(lit(1)), sum(col(PREDICTED)), avg(col(SCORE))).first());
+    double seconds = stages.elapsed();
     long rows = stats.getLong(0);
     LOG.info("scored {} rows of {} into {} batch {} (version {}) in {} s", rows, input.description(), outRef,
         config.batchId(), tableVersion, String.format("%.1f", seconds));
     return new Result(version.name(), version.version(), alias, run.runId(), outRef.toString(), outPath,
         config.batchId(), rows, stats.isNullAt(1) ? 0 : stats.getLong(1), stats.isNullAt(2) ? 0 : stats.getDouble(2),
         tableVersion, input.description(), input.version().orElse(null), historyRef.toString(), historyVersion,
-        config.explain(), seconds);
+        config.explain(), seconds, stages.seconds());
   }
 }

@@ -9,6 +9,7 @@ import dev.kiln.common.DataRoot;
 import dev.kiln.common.HadoopFiles;
 import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.StageTimes;
 import dev.kiln.features.FeaturePipeline;
 import dev.kiln.features.FeatureSetSpec;
 import dev.kiln.features.TrainsetJob;
@@ -52,7 +53,7 @@ public final class TrainJob {
       .withZone(ZoneOffset.UTC);
 
   /** What a run produced. */
-  public record Result(RunsTable.Run run, Evaluation.Result evaluation) {}
+  public record Result(RunsTable.Run run, Evaluation.Result evaluation, Map<String, Double> stageSeconds) {}
 
   private final TrainConfig config;
   private final ModelParams params;
@@ -65,6 +66,7 @@ public final class TrainJob {
 
   public Result run(SparkSession spark) {
     Instant started = Instant.now();
+    StageTimes stages = new StageTimes();
     DataRoot root = config.dataRoot();
     TrainsetManifest manifest = TrainsetJob.readManifest(spark, root, config.trainsetId())
         .orElseThrow(() -> new KilnUserException("no trainset '" + config.trainsetId() + "' (no "
@@ -75,6 +77,7 @@ public final class TrainJob {
     Dataset<Row> validation = rows.where(col(TrainsetManifest.SPLIT_COLUMN).equalTo("validation"));
     Dataset<Row> test = rows.where(col(TrainsetManifest.SPLIT_COLUMN).equalTo("test"));
     Row labels = train.agg(min(col(spec.label())), max(col(spec.label()))).first();
+    stages.lap("read and check trainset");
     if (labels.isNullAt(0) || labels.get(0).equals(labels.get(1))) {
       throw new KilnUserException("trainset " + manifest.id() + ": the train split has a single label class ("
           + spec.label() + " = " + labels.get(0) + "); a classifier needs both");
@@ -98,26 +101,31 @@ public final class TrainJob {
         BuildInfo.libraryVersions(), spark.sparkContext().defaultParallelism(), Timestamp.from(started), null, null,
         artifacts, RunsTable.RUNNING, null);
     runs.record(running);
+    stages.lap("record start");
     LOG.info("run {}: {} on trainset {} ({} train rows) with {}", runId, config.model().id(), manifest.id(),
         manifest.rows().get("train"), params.asStrings());
     try {
       FeaturePipeline.Built features = FeaturePipeline.build(spec, train, config.features(),
           config.model().trees() ? FeaturePipeline.Layout.TREES : FeaturePipeline.Layout.ONE_HOT);
       PipelineModel model = switch (config.model()) {
-        case XGBOOST -> fitXgboost(spark, xgb, features, train, validation, manifest);
+        case XGBOOST -> fitXgboost(spark, xgb, features, train, validation, manifest, stages);
         case MLP -> fitMlp(spark, features, train);
         default -> new Pipeline().setStages(withModel(features.stages(), Estimators.mllib(params, config.seed())))
             .fit(train);
       };
+      // XGBoost's fit was timed in two parts (fitXgboost); what is left is wrapping the fitted stages
+      stages.lap(config.model() == ModelType.XGBOOST ? "assemble pipeline" : "fit");
 
       Dataset<Row> scored = model.transform(test).withColumn("_p",
           org.apache.spark.ml.functions.vector_to_array(col(Estimators.PROBABILITY), "float64").getItem(1));
       Evaluation.Result evaluation = Evaluation.evaluate(scored, FeaturePipeline.LABEL, "_p", config.threshold());
+      stages.lap("evaluate on test split");
 
       writeArtifacts(spark, artifacts, model, evaluation, manifest, features.columns());
       if (config.model() == ModelType.XGBOOST) {
         writeNativeCheck(spark, artifacts, scored);
       }
+      stages.lap("write artifacts");
       RunsTable.Run run = running.ended(RunsTable.FINISHED, evaluation.metrics(), Instant.now(), artifacts, null);
       HadoopFiles.writeAtomically(spark, artifacts + "/model_card.md", ModelCard.markdown(run, manifest, evaluation));
       Consumer<String> fault = faultBeforeFinish;
@@ -125,9 +133,10 @@ public final class TrainJob {
         fault.accept(artifacts);
       }
       runs.record(run);
+      stages.lap("record run");
       LOG.info("run {}: test ROC AUC {} in {} s", runId, String.format("%.4f", evaluation.metrics().get("roc_auc")),
           run.durationS());
-      return new Result(run, evaluation);
+      return new Result(run, evaluation, stages.seconds());
     } catch (Throwable e) { // also errors, and checked exceptions Scala code throws undeclared
       recordFailure(spark, runs, running, artifacts, e);
       throw e;
@@ -220,8 +229,10 @@ public final class TrainJob {
 
   /** Transforms fitted on train first, so the validation split can be prepared the same way for early stopping. */
   private PipelineModel fitXgboost(SparkSession spark, XGBoostClassifier xgb, FeaturePipeline.Built features,
-                                   Dataset<Row> train, Dataset<Row> validation, TrainsetManifest manifest) {
+                                   Dataset<Row> train, Dataset<Row> validation, TrainsetManifest manifest,
+                                   StageTimes stages) {
     PipelineModel prepare = new Pipeline().setStages(withModel(features.stages(), new DenseFeatures())).fit(train);
+    stages.lap("fit feature stages");
     boolean hasValidation = manifest.rows().getOrDefault("validation", 0L) > 0;
     long rows = manifest.rows().getOrDefault("train", 0L) + manifest.rows().getOrDefault("validation", 0L);
     Estimators.checkNativeMemory(spark, rows, features.columns().size());
@@ -233,6 +244,7 @@ public final class TrainJob {
     long fitStart = System.nanoTime();
     XGBoostClassificationModel booster = xgb.fit(prepare.transform(train));
     Estimators.logFitted(xgb, booster, (System.nanoTime() - fitStart) / 1e9);
+    stages.lap("fit xgboost"); // XGBoost4J-Spark's fit: the feature stages applied to the rows, then the boosting
     // a pipeline of fitted transformers only: fit() just wraps them into one PipelineModel
     return new Pipeline().setStages(new PipelineStage[] {prepare, booster}).fit(train.limit(0));
   }

@@ -76,9 +76,16 @@ class TrainJobTest {
       assertEquals(0, ChildJvm.await(p, java.time.Duration.ofMinutes(10), () -> readLog(log)), () -> readLog(log));
       String json = Files.readAllLines(log).stream().filter(l -> l.startsWith("{\"")).reduce((a, b) -> b)
           .orElseThrow(() -> new AssertionError(readLog(log)));
-      String runId = Json.JSON.readTree(json).get("run_id").asText();
+      com.fasterxml.jackson.databind.JsonNode node = Json.JSON.readTree(json);
+      String runId = node.get("run_id").asText();
       RunsTable.Run run = new RunsTable(spark, root).get(runId);
-      return new TrainJob.Result(run, null);
+      // where the run's time went, stage by stage, ending with recording the run
+      Map<String, Double> stages = Json.JSON.convertValue(node.get("stage_seconds"),
+          new com.fasterxml.jackson.core.type.TypeReference<Map<String, Double>>() {});
+      assertTrue(stages != null && stages.containsKey("read and check trainset") && stages.containsKey("fit xgboost")
+          && stages.containsKey("record run")
+          && stages.values().stream().allMatch(v -> v >= 0), json);
+      return new TrainJob.Result(run, null, stages);
     } catch (IOException | InterruptedException e) {
       throw new IllegalStateException(e);
     }
