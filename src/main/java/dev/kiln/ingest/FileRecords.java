@@ -43,11 +43,20 @@ abstract class FileRecords implements Iterator<Row>, Closeable {
 
   static FileRecords open(SourceFormat format, String file, RecordValidator validator, Configuration conf) {
     Reader reader = openReader(file, conf);
-    return switch (format) {
-      case CSV -> new Csv(file, validator, reader);
-      case JSON -> new JsonLines(file, validator, reader);
-      case PARQUET -> throw new IllegalArgumentException("parquet is read by Spark, not record by record");
-    };
+    try {
+      return switch (format) {
+        case CSV -> new Csv(file, validator, reader);
+        case JSON -> new JsonLines(file, validator, reader);
+        case PARQUET -> throw new IllegalArgumentException("parquet is read by Spark, not record by record");
+      };
+    } catch (RuntimeException e) { // e.g. the CSV header cannot be read: no FileRecords owns the reader yet
+      try {
+        reader.close();
+      } catch (IOException suppressed) {
+        e.addSuppressed(suppressed);
+      }
+      throw e;
+    }
   }
 
   /** Opens a file as UTF-8 text, decompressing by extension (.gz, .bz2, ...) and skipping a byte-order mark. */

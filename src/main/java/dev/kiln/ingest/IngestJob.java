@@ -18,7 +18,6 @@ import dev.kiln.common.TableRef;
 import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
@@ -26,8 +25,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
+import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
+import org.apache.spark.broadcast.Broadcast;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -37,6 +38,7 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
 import org.apache.spark.sql.types.StructType;
 import org.apache.spark.storage.StorageLevel;
+import org.apache.spark.util.TaskCompletionListener;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -302,12 +304,15 @@ public final class IngestJob {
       if (config.format() == SourceFormat.PARQUET) {
         return readParquet(paths, rowSchema);
       }
-      SerializableHadoopConf conf = new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration());
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
+      // Broadcast, not captured: every task deserializes its closure again, and a Hadoop configuration is ~1000
+      // entries; a broadcast is deserialized once per executor. Left to the ContextCleaner, like Spark's own.
+      Broadcast<SerializableHadoopConf> conf =
+          jsc.broadcast(new SerializableHadoopConf(spark.sparkContext().hadoopConfiguration()));
       RecordValidator v = validator;
       SourceFormat format = config.format();
-      JavaRDD<Row> rows = JavaSparkContext.fromSparkContext(spark.sparkContext())
-          .parallelize(paths, paths.size())
-          .mapPartitions(it -> concat(it, path -> FileRecords.open(format, path, v, conf.get())));
+      JavaRDD<Row> rows = jsc.parallelize(paths, paths.size())
+          .mapPartitions(it -> concat(it, path -> FileRecords.open(format, path, v, conf.value().get())));
       return spark.createDataFrame(rows, rowSchema);
     }
 
@@ -344,24 +349,50 @@ public final class IngestJob {
     }
   }
 
+  /**
+   * The rows of each file in turn. The open file is also closed when the task ends: a file closes itself only at its
+   * end, so a task that fails or is cancelled midway would otherwise leak its stream (and, for .gz, a native inflater).
+   */
   private static Iterator<Row> concat(Iterator<String> paths,
-                                      java.util.function.Function<String, Iterator<Row>> open) {
-    return new Iterator<>() {
-      private Iterator<Row> current = Collections.emptyIterator();
+                                      java.util.function.Function<String, FileRecords> open) {
+    FileRows rows = new FileRows(paths, open);
+    TaskContext task = TaskContext.get();
+    if (task != null) {
+      task.addTaskCompletionListener((TaskCompletionListener) t -> rows.close());
+    }
+    return rows;
+  }
 
-      @Override
-      public boolean hasNext() {
-        while (!current.hasNext() && paths.hasNext()) {
-          current = open.apply(paths.next());
-        }
-        return current.hasNext();
-      }
+  private static final class FileRows implements Iterator<Row> {
+    private final Iterator<String> paths;
+    private final java.util.function.Function<String, FileRecords> open;
+    private FileRecords current;
 
-      @Override
-      public Row next() {
-        hasNext();
-        return current.next();
+    FileRows(Iterator<String> paths, java.util.function.Function<String, FileRecords> open) {
+      this.paths = paths;
+      this.open = open;
+    }
+
+    @Override
+    public boolean hasNext() {
+      while ((current == null || !current.hasNext()) && paths.hasNext()) {
+        current = open.apply(paths.next());
       }
-    };
+      return current != null && current.hasNext();
+    }
+
+    @Override
+    public Row next() {
+      if (!hasNext()) {
+        throw new java.util.NoSuchElementException();
+      }
+      return current.next();
+    }
+
+    void close() {
+      if (current != null) {
+        current.closeQuietly();
+      }
+    }
   }
 }
