@@ -14,6 +14,11 @@ public final class PipelineStages {
     return flat(model).stream().filter(type::isInstance).map(type::cast).toList();
   }
 
+  /** After the last action on {@code model}'s output: destroys what its stages broadcast for their transforms. */
+  public static void releaseBroadcasts(PipelineModel model) {
+    all(model, BroadcastHolder.class).forEach(BroadcastHolder::releaseBroadcasts);
+  }
+
   /** The stages {@code model.transform} applies one after the other, nested pipelines expanded, in order. */
   public static List<Transformer> flat(PipelineModel model) {
     List<Transformer> out = new ArrayList<>();

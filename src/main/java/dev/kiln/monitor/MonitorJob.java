@@ -12,6 +12,7 @@ import static org.apache.spark.sql.functions.when;
 import dev.kiln.common.DataRoot;
 import dev.kiln.common.DeltaTables;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.PipelineStages;
 import dev.kiln.common.StageTimes;
 import dev.kiln.common.TableRef;
 import dev.kiln.features.FeatureSetSpec;
@@ -207,6 +208,7 @@ public final class MonitorJob {
         .select(org.apache.spark.ml.functions.vector_to_array(col("probability"), "float64").getItem(1).as("score"));
     Distributions.Numeric baseScore = Distributions.of(testScores, List.of(scoreBins), List.of()).numeric()
         .get("score");
+    PipelineStages.releaseBroadcasts(resolved.pipeline());
     Distributions.Numeric curScore = Distributions.of(predictions, List.of(scoreBins), List.of()).numeric()
         .get("score");
     double scorePsi = DriftMetrics.psi(baseScore.bins(), curScore.bins());

@@ -12,6 +12,7 @@ import dev.kiln.common.BuildInfo;
 import dev.kiln.common.DataRoot;
 import dev.kiln.common.DeltaTables;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.PipelineStages;
 import dev.kiln.common.StageTimes;
 import dev.kiln.common.TableRef;
 import dev.kiln.features.FeatureSetSpec;
@@ -158,6 +159,8 @@ public final class ScoreJob {
     } catch (DeltaConcurrentModificationException e) {
       throw new KilnUserException("another run wrote " + outRef + " at the same time (" + e.getClass()
           .getSimpleName() + "); nothing was written by this run, re-run it");
+    } finally {
+      PipelineStages.releaseBroadcasts(model); // the write was the one action on the scored rows
     }
     long tableVersion = DeltaTables.latestVersion(spark, outPath).orElseThrow();
     Row stats = stages.time("summarize", () -> spark.read().format("delta").option("versionAsOf", tableVersion).load(outPath)

@@ -1,5 +1,6 @@
 package dev.kiln.train;
 
+import dev.kiln.common.BroadcastHolder;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -12,6 +13,7 @@ import java.util.List;
 import java.util.NoSuchElementException;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
+import org.apache.spark.SparkContext;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
@@ -46,13 +48,14 @@ import org.nd4j.linalg.factory.Nd4j;
  * Saved with the pipeline: Spark ML metadata plus the DL4J model zip ({@code data/mlp.zip}, which DL4J's
  * {@code ModelSerializer} reads on its own too).
  */
-public final class MlpModel extends Transformer implements MLWritable {
+public final class MlpModel extends Transformer implements MLWritable, BroadcastHolder {
   /** The standardized feature vector the network reads. */
   public static final String INPUT = "_features_std";
   private static final int SCORE_BATCH = 1024;
 
   private final String uid;
   private final MultiLayerNetwork network;
+  private transient Shipped shipped;
 
   public MlpModel(String uid, MultiLayerNetwork network) {
     this.uid = uid;
@@ -71,13 +74,40 @@ public final class MlpModel extends Transformer implements MLWritable {
   public Dataset<Row> transform(Dataset<?> dataset) {
     SparkSession spark = dataset.sparkSession();
     Dataset<Row> rows = dataset.toDF();
-    JavaSparkContext jsc = JavaSparkContext.fromSparkContext(spark.sparkContext());
-    Broadcast<String> conf = jsc.broadcast(network.getLayerWiseConfigurations().toJson());
-    Broadcast<float[]> params = jsc.broadcast(network.params().dup().data().asFloat());
+    Shipped ship = shipped(spark.sparkContext());
+    Broadcast<String> conf = ship.conf();
+    Broadcast<float[]> params = ship.params();
     int input = rows.schema().fieldIndex(INPUT);
     JavaRDD<Row> scored = rows.javaRDD().mapPartitions(it -> score(it, conf.value(), params.value(), input));
     return spark.createDataFrame(scored, transformSchema(rows.schema()));
   }
+
+  /**
+   * The network as broadcast, once per model (and SparkContext) for all its transforms: training evaluates it, the
+   * score and monitor jobs transform it more than once. Spark's own models (Word2VecModel, FPGrowthModel) broadcast
+   * per transform and leave the copies to the ContextCleaner, which frees them only after a driver GC; for a network
+   * of megabytes, each transform would hold another copy until then. The frames transform returns are lazy, so it
+   * cannot destroy them itself: {@link #releaseBroadcasts} does, called after the last action.
+   */
+  private synchronized Shipped shipped(SparkContext sc) {
+    if (shipped == null || shipped.sc() != sc) {
+      JavaSparkContext jsc = JavaSparkContext.fromSparkContext(sc);
+      shipped = new Shipped(sc, jsc.broadcast(network.getLayerWiseConfigurations().toJson()),
+          jsc.broadcast(network.params().dup().data().asFloat()));
+    }
+    return shipped;
+  }
+
+  @Override
+  public synchronized void releaseBroadcasts() {
+    if (shipped != null) {
+      shipped.conf().destroy();
+      shipped.params().destroy();
+      shipped = null;
+    }
+  }
+
+  private record Shipped(SparkContext sc, Broadcast<String> conf, Broadcast<float[]> params) {}
 
   private static Iterator<Row> score(Iterator<Row> rows, String conf, float[] params, int input) {
     if (!rows.hasNext()) {

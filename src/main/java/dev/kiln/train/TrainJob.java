@@ -9,6 +9,7 @@ import dev.kiln.common.DataRoot;
 import dev.kiln.common.HadoopFiles;
 import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.PipelineStages;
 import dev.kiln.common.StageTimes;
 import dev.kiln.features.FeaturePipeline;
 import dev.kiln.features.FeatureSetSpec;
@@ -126,6 +127,7 @@ public final class TrainJob {
         writeNativeCheck(spark, artifacts, scored);
       }
       stages.lap("write artifacts");
+      PipelineStages.releaseBroadcasts(model); // the test rows are scored: evaluation and artifacts are written
       RunsTable.Run run = running.ended(RunsTable.FINISHED, evaluation.metrics(), Instant.now(), artifacts, null);
       HadoopFiles.writeAtomically(spark, artifacts + "/model_card.md", ModelCard.markdown(run, manifest, evaluation));
       Consumer<String> fault = faultBeforeFinish;
