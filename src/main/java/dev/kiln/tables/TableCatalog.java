@@ -81,14 +81,14 @@ public final class TableCatalog {
    * A new session for SQL over this data root: its default catalog is a {@link KilnCatalog} over the root, so
    * {@code SELECT * FROM bronze.events VERSION AS OF 3} reads the root's table. Nothing is registered anywhere: the
    * session catalog (a user's metastore, where a database {@code bronze} or {@code meta} may well exist) is neither
-   * written nor consulted for these names, and this session's settings are its own (the caller's are untouched).
+   * written nor consulted for these names. The session starts from the caller's settings (time zone, ...), as the
+   * statement did when it ran in the caller's session, and changes only its own (the caller's are untouched).
    * Other catalogs stay reachable by their full names ({@code spark_catalog.db.table}).
    */
   public SparkSession sqlSession() {
-    SparkSession session = spark.newSession();
-    session.conf().set("spark.sql.catalog." + CATALOG, KilnCatalog.class.getName());
-    session.conf().set("spark.sql.catalog." + CATALOG + "." + KilnCatalog.DATA_ROOT, root.toString());
-    session.conf().set("spark.sql.defaultCatalog", CATALOG);
-    return session;
+    return DeltaTables.privateSession(spark, java.util.Map.of(
+        "spark.sql.catalog." + CATALOG, KilnCatalog.class.getName(),
+        "spark.sql.catalog." + CATALOG + "." + KilnCatalog.DATA_ROOT, root.toString(),
+        "spark.sql.defaultCatalog", CATALOG));
   }
 }
