@@ -187,6 +187,7 @@ public class ScoreBench {
     predictCases.put("kiln model apply", timed(() -> noop(applied(apply, features, carried, false))));
     predictCases.put("saved PipelineModel.transform (before)", timed(() -> noop(model.transform(features))));
     // diagnostic: the feature stages alone, up to the booster's input columns (what the model apply computes before
+    // its batches: category columns as strings, the batches index them)
     // the native booster)
     predictCases.put("feature stages to the booster's inputs only (diagnostic)",
         timed(() -> noop(boosterInputs(model, features))));
@@ -515,11 +516,19 @@ public class ScoreBench {
    */
   static Dataset<Row> boosterInputs(PipelineModel model, Dataset<Row> rows) {
     List<org.apache.spark.ml.Transformer> stages = dev.kiln.common.PipelineStages.flat(model);
+    Map<String, String> categories = new LinkedHashMap<>(); // indexer output -> its input: the apply's batches index
     for (int i = 0; i < stages.size() - 3; i++) {
+      if (stages.get(i) instanceof org.apache.spark.ml.feature.StringIndexerModel indexer) {
+        for (int c = 0; c < indexer.getInputCols().length; c++) {
+          categories.put(indexer.getOutputCols()[c], indexer.getInputCols()[c]);
+        }
+        continue;
+      }
       rows = stages.get(i).transform(rows);
     }
     var assembler = (org.apache.spark.ml.feature.VectorAssembler) stages.get(stages.size() - 3);
-    return rows.select(java.util.Arrays.stream(assembler.getInputCols()).map(c -> col(c).cast("double"))
+    return rows.select(java.util.Arrays.stream(assembler.getInputCols())
+        .map(c -> categories.containsKey(c) ? col(categories.get(c)).cast("string") : col(c).cast("double"))
         .toArray(Column[]::new));
   }
 

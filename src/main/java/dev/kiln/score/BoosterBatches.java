@@ -2,8 +2,10 @@ package dev.kiln.score;
 
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.NoSuchElementException;
 import ml.dmlc.xgboost4j.java.Booster;
 import ml.dmlc.xgboost4j.java.DMatrix;
@@ -14,6 +16,7 @@ import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.catalyst.expressions.GenericInternalRow;
 import org.apache.spark.sql.catalyst.expressions.JoinedRow;
 import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
+import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * One partition's rows scored in batches, each batch in one native call: the rows' booster inputs (the {@code width}
@@ -22,6 +25,9 @@ import org.apache.spark.sql.catalyst.expressions.UnsafeArrayData;
  *
  * <p>The same numbers as XGBoost4J-Spark's transform: the doubles cast to float, nulls (and NaN) are missing, as are
  * values equal to {@code missing}; a binary classifier's probability and margin are the booster's only output column.
+ * A category input arrives as its string and is indexed here as the pipeline's StringIndexer does with
+ * {@code handleInvalid=keep}: the value's position in the vocabulary, the vocabulary's size for unseen values and
+ * nulls.
  * Without contributions a batch is predicted in place (no DMatrix is built); with them one DMatrix serves the
  * contributions, the margin and the probability.
  */
@@ -33,13 +39,17 @@ final class BoosterBatches implements FlatMapFunction<Iterator<InternalRow>, Int
   private final Broadcast<TaskBooster> booster;
   private final int carried;
   private final int width;
+  /** Per booster input: the vocabulary of a category input, null for a numeric one. */
+  private final String[][] vocabularies;
   private final float missing;
   private final boolean contributions;
 
-  BoosterBatches(Broadcast<TaskBooster> booster, int carried, int width, float missing, boolean contributions) {
+  BoosterBatches(Broadcast<TaskBooster> booster, int carried, String[][] vocabularies, float missing,
+                 boolean contributions) {
     this.booster = booster;
     this.carried = carried;
-    this.width = width;
+    this.width = vocabularies.length;
+    this.vocabularies = vocabularies;
     this.missing = missing;
     this.contributions = contributions;
   }
@@ -47,6 +57,7 @@ final class BoosterBatches implements FlatMapFunction<Iterator<InternalRow>, Int
   @Override
   public Iterator<InternalRow> call(Iterator<InternalRow> rows) {
     Booster b = booster.value().get();
+    List<Map<UTF8String, Float>> indexes = indexes();
     return new Iterator<>() {
       private Iterator<InternalRow> scored = Collections.emptyIterator();
 
@@ -57,7 +68,7 @@ final class BoosterBatches implements FlatMapFunction<Iterator<InternalRow>, Int
           while (batch.size() < BATCH_ROWS && rows.hasNext()) {
             batch.add(rows.next().copy()); // the upstream operator reuses its row object
           }
-          scored = score(b, batch).iterator();
+          scored = score(b, indexes, batch).iterator();
         }
         return scored.hasNext();
       }
@@ -72,13 +83,39 @@ final class BoosterBatches implements FlatMapFunction<Iterator<InternalRow>, Int
     };
   }
 
-  private List<InternalRow> score(Booster b, List<InternalRow> batch) {
+  /** Per booster input: value -> index for a category input (UTF8String: the row's bytes, nothing decoded). */
+  private List<Map<UTF8String, Float>> indexes() {
+    List<Map<UTF8String, Float>> out = new ArrayList<>(width);
+    for (String[] vocabulary : vocabularies) {
+      Map<UTF8String, Float> index = null;
+      if (vocabulary != null) {
+        index = new HashMap<>(vocabulary.length * 2);
+        for (int k = 0; k < vocabulary.length; k++) {
+          index.put(UTF8String.fromString(vocabulary[k]), (float) k);
+        }
+      }
+      out.add(index);
+    }
+    return out;
+  }
+
+  private List<InternalRow> score(Booster b, List<Map<UTF8String, Float>> indexes, List<InternalRow> batch) {
     int n = batch.size();
     float[] matrix = new float[n * width];
-    for (int i = 0; i < n; i++) {
-      InternalRow row = batch.get(i);
-      for (int j = 0; j < width; j++) {
-        matrix[i * width + j] = row.isNullAt(carried + j) ? Float.NaN : (float) row.getDouble(carried + j);
+    for (int j = 0; j < width; j++) {
+      Map<UTF8String, Float> index = indexes.get(j);
+      int c = carried + j;
+      if (index == null) {
+        for (int i = 0; i < n; i++) {
+          InternalRow row = batch.get(i);
+          matrix[i * width + j] = row.isNullAt(c) ? Float.NaN : (float) row.getDouble(c);
+        }
+      } else {
+        Float unseen = (float) vocabularies[j].length;
+        for (int i = 0; i < n; i++) {
+          InternalRow row = batch.get(i);
+          matrix[i * width + j] = row.isNullAt(c) ? unseen : index.getOrDefault(row.getUTF8String(c), unseen);
+        }
       }
     }
     float[][] probability;

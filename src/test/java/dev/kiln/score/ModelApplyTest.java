@@ -39,11 +39,18 @@ class ModelApplyTest {
         .withColumn("user_events_1h", when(col("user_events_1h").gt(0), col("user_events_1h")))
         .withColumn("item_ctr_events", lit(null).cast(DataTypes.LongType))
         .withColumn("category", lit(null).cast(DataTypes.StringType));
-    Dataset<Row> rows = table.unionByName(gaps);
+    // and values training never saw: the indexer's unknown bucket, which the native path looks up itself
+    Dataset<Row> unseen = table.orderBy("event_id").limit(300)
+        .withColumn("event_id", org.apache.spark.sql.functions.concat(col("event_id"), lit("-unseen")))
+        .withColumn("device", lit("a device never seen"))
+        .withColumn("country", lit("ZZ"));
+    Dataset<Row> rows = table.unionByName(gaps).unionByName(unseen);
     List<Column> carried = List.of(col("event_id"));
 
     ModelApply fast = ModelApply.of(model);
     assertInstanceOf(BoosterApply.class, fast, "Kiln's XGBoost pipelines take the native path");
+    // the category columns are indexed in the batches, not by the StringIndexer's UDF
+    assertEquals(java.util.Set.of("i_category", "i_device", "i_country"), ((BoosterApply) fast).indexedInBatches());
     ModelApply pipeline = new ModelApply.PipelineApply(model);
     for (boolean contributions : new boolean[] {false, true}) {
       Dataset<Row> a = fast.apply(rows, carried, contributions);
