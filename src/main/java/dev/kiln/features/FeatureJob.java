@@ -91,7 +91,7 @@ public final class FeatureJob {
     long newRows = 0;
     long updatedRows = 0;
     try {
-      // lazily evaluated: the point-in-time windows run inside the write
+      // the point-in-time windows run inside the write (before it, one small profiling job per entity column)
       if (plan.mode().equals("full")) {
         newRows = writeFull(spark, events, columns, featurePath, commitMeta);
         stages.lap("windows and write (full)");
