@@ -54,6 +54,11 @@ final class GenerateCommand implements Callable<Integer> {
           + "~15%% of rows new items of a category the default data never has ('vr'). Labels still follow the model.")
   boolean drift;
 
+  @Option(names = "--hot-user-share", defaultValue = "0", paramLabel = "SHARE",
+      description = "Give one user (u00000000) this share of the rows on top of its usual ones, 0 to 0.9, e.g. to "
+          + "benchmark a skewed entity (default: ${DEFAULT-VALUE}, none).")
+  double hotUserShare;
+
   @Option(names = "--json", description = "Print the result as one JSON object.")
   boolean json;
 
@@ -67,7 +72,8 @@ final class GenerateCommand implements Callable<Integer> {
   public Integer call() {
     long started = System.nanoTime();
     GenerateConfig config = new GenerateConfig(rows, out, seed, dirty, files,
-        start == null ? GenerateConfig.DEFAULT_START : GenerateConfig.parseStart(start), days, drift, populationRows);
+        start == null ? GenerateConfig.DEFAULT_START : GenerateConfig.parseStart(start), days, drift, populationRows,
+        hotUserShare);
     GenerateResult r = new EventGenerator(config).generate();
     double seconds = (System.nanoTime() - started) / 1e9;
     var o = spec.commandLine().getOut();
@@ -83,6 +89,10 @@ final class GenerateCommand implements Callable<Integer> {
       if (config.drift()) {
         o.printf("  drifted: price ×%s, device mix, new category '%s'%n", EventGenerator.DRIFT_PRICE_FACTOR,
             EventGenerator.NEW_CATEGORY);
+      }
+      if (config.hotUserShare() > 0) {
+        o.printf("  hot user: u00000000 has %.0f%% of the rows on top of its usual share%n",
+            100 * config.hotUserShare());
       }
       o.printf("  expected on ingest: accepted %,d + quarantined %,d + duplicates %,d (truth: %s)%n",
           r.expectedAccepted(), r.expectedQuarantined(), r.expectedDuplicates(),

@@ -37,6 +37,10 @@ import java.util.TreeMap;
  * {@value #NEW_CATEGORY_SHARE} of rows are new items of a category the default window never has
  * ({@value #NEW_CATEGORY}). A drifted window and the undrifted one with the same start and days draw the same random
  * numbers, so the drift is the only difference between them.
+ *
+ * <p>With a hot user share {@code s} (to benchmark a skewed entity), user {@code u00000000} gets a share {@code s} of
+ * the rows on top of its usual ones. The random draws are the same as without, so only the users of those rows, and
+ * the labels that depend on the user, differ.
  */
 public final class EventGenerator {
   public static final String TRUTH_FILE = "_truth.json";
@@ -102,7 +106,8 @@ public final class EventGenerator {
       // truth files from before windows existed have no start/days/population: they are of the default window
       boolean sameWindow = (r.start() == null ? START : Instant.parse(r.start())).equals(config.start())
           && (r.days() == 0 ? GenerateConfig.DEFAULT_DAYS : r.days()) == config.days() && r.drift() == config.drift()
-          && (r.populationRows() == 0 ? r.rows() : r.populationRows()) == config.populationRows();
+          && (r.populationRows() == 0 ? r.rows() : r.populationRows()) == config.populationRows()
+          && r.hotUserShare() == config.hotUserShare();
       boolean same = r.rows() == config.rows() && r.seed() == config.seed() && sameWindow
           && r.dirtyFraction() == config.dirtyFraction() && r.files().size() == config.files()
           && r.files().stream().allMatch(f -> Files.isRegularFile(config.out().resolve(f)));
@@ -114,7 +119,7 @@ public final class EventGenerator {
 
   private static GenerateResult withReused(GenerateResult r) {
     return new GenerateResult(r.out(), r.files(), r.rows(), r.seed(), r.dirtyFraction(), r.start(), r.days(),
-        r.drift(), r.populationRows(), r.linesWritten(),
+        r.drift(), r.hotUserShare(), r.populationRows(), r.linesWritten(),
         r.expectedAccepted(), r.expectedQuarantined(), r.expectedDuplicates(), r.reasons(), r.defects(),
         r.positiveRate(), true);
   }
@@ -205,7 +210,8 @@ public final class EventGenerator {
     defects.forEach((k, v) -> defectCounts.put(k.name().toLowerCase(java.util.Locale.ROOT), v));
     long duplicates = defects.get(Defect.DUPLICATE_EVENT);
     GenerateResult result = new GenerateResult(out.toAbsolutePath().toString(), fileNames, rows, config.seed(),
-        config.dirtyFraction(), config.start().toString(), config.days(), config.drift(), population, lines,
+        config.dirtyFraction(), config.start().toString(), config.days(), config.drift(), config.hotUserShare(),
+        population, lines,
         rows - quarantined, quarantined, duplicates, reasons, defectCounts,
         cleanWritten == 0 ? 0 : (double) positives / cleanWritten, false);
     try {
@@ -229,9 +235,10 @@ public final class EventGenerator {
    * Where and how events are drawn: the time window, the event id prefix, whether the population is drifted, and
    * whether a draw for the new category is made (every window but the default one, whose output stays as it was).
    */
-  record Window(Instant start, long spanSeconds, String idPrefix, boolean drift, boolean newCategoryDraw) {
+  record Window(Instant start, long spanSeconds, String idPrefix, boolean drift, boolean newCategoryDraw,
+                double hotUserShare) {
     Window(GenerateConfig c) {
-      this(c.start(), c.days() * 24L * 3600, idPrefix(c), c.drift(), !c.defaultWindow());
+      this(c.start(), c.days() * 24L * 3600, idPrefix(c), c.drift(), !c.defaultWindow(), c.hotUserShare());
     }
 
     /** {@code ev} for the default window; else {@code ev20260302-} (the start, with its time unless midnight). */
@@ -330,7 +337,11 @@ public final class EventGenerator {
 
     /** The clean fields of event {@code index} of {@code total} in {@code window}. */
     String[] event(SplittableRandom rnd, long index, long total, Window window) {
-      int user = (int) (userEffect.length * Math.pow(rnd.nextDouble(), 1.5));
+      // With a hot user, the same draw picks it below the share and else a user as usual (rescaled): without one,
+      // the draw and the users are exactly as they always were.
+      double h = window.hotUserShare();
+      double u = rnd.nextDouble();
+      int user = h > 0 && u < h ? 0 : (int) (userEffect.length * Math.pow(h > 0 ? (u - h) / (1 - h) : u, 1.5));
       int item = (int) (itemEffect.length * Math.pow(rnd.nextDouble(), 2.0));
       // Drawn in every window but the default one (so its output stays as it always was), used only with drift:
       // below the share, the row is one of the new category's items instead, picked by the rescaled same draw.

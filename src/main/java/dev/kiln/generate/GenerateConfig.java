@@ -18,9 +18,11 @@ import java.time.ZoneOffset;
  * @param drift shift the population for this window: prices, device mix, a new category (see {@link EventGenerator})
  * @param populationRows the population (users, items) is sized as for a run of this many rows, so that a later,
  *                       smaller window can sample the same users and items as the run it follows (0: {@code rows})
+ * @param hotUserShare   share of the rows given to one user, {@code u00000000}, on top of its usual ones (0 to 0.9;
+ *                       0: none, the output as it always was), to benchmark a skewed entity
  */
 public record GenerateConfig(long rows, Path out, long seed, double dirtyFraction, int files, Instant start, int days,
-                             boolean drift, long populationRows) {
+                             boolean drift, long populationRows, double hotUserShare) {
   public static final int ROWS_PER_FILE = 250_000;
   public static final Instant DEFAULT_START = Instant.parse("2026-01-01T00:00:00Z");
   public static final int DEFAULT_DAYS = 60;
@@ -44,6 +46,9 @@ public record GenerateConfig(long rows, Path out, long seed, double dirtyFractio
     if (days < 1) {
       throw new KilnUserException("--days must be at least 1 (got " + days + ")");
     }
+    if (!(hotUserShare >= 0 && hotUserShare <= 0.9)) {
+      throw new KilnUserException("--hot-user-share must be between 0 and 0.9 (got " + hotUserShare + ")");
+    }
     if (populationRows < 0) {
       throw new KilnUserException("--population-rows must not be negative (got " + populationRows + ")");
     }
@@ -63,9 +68,15 @@ public record GenerateConfig(long rows, Path out, long seed, double dirtyFractio
     }
   }
 
+  /** No hot user. */
+  public GenerateConfig(long rows, Path out, long seed, double dirtyFraction, int files, Instant start, int days,
+                        boolean drift, long populationRows) {
+    this(rows, out, seed, dirtyFraction, files, start, days, drift, populationRows, 0);
+  }
+
   /** The default window (60 days from 2026-01-01, no drift), with the population sized by {@code rows}. */
   public GenerateConfig(long rows, Path out, long seed, double dirtyFraction, int files) {
-    this(rows, out, seed, dirtyFraction, files, DEFAULT_START, DEFAULT_DAYS, false, 0);
+    this(rows, out, seed, dirtyFraction, files, DEFAULT_START, DEFAULT_DAYS, false, 0, 0);
   }
 
   /** The end of the window (exclusive). */

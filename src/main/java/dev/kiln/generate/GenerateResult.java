@@ -1,5 +1,6 @@
 package dev.kiln.generate;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import java.util.List;
 import java.util.Map;
 
@@ -10,6 +11,7 @@ import java.util.Map;
  *              {@code populationRows} it tells windows of the same seed apart
  * @param days the time window's length in days
  * @param drift whether the window's population was shifted (prices, device mix, a new category)
+ * @param hotUserShare the share of rows given to one hot user (written only when not 0)
  * @param populationRows the run size the population (users, items) was sized for
  * @param linesWritten data lines written, i.e. what ingest will read
  * @param expectedAccepted clean, first-seen events
@@ -19,7 +21,8 @@ import java.util.Map;
  * @param defects injected defects by kind
  */
 public record GenerateResult(String out, List<String> files, long rows, long seed, double dirtyFraction,
-                             String start, int days, boolean drift, long populationRows,
+                             String start, int days, boolean drift,
+                             @JsonInclude(JsonInclude.Include.NON_DEFAULT) double hotUserShare, long populationRows,
                              long linesWritten, long expectedAccepted, long expectedQuarantined,
                              long expectedDuplicates, Map<String, Long> reasons, Map<String, Long> defects,
                              double positiveRate, boolean reused) {

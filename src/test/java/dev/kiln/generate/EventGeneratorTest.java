@@ -435,6 +435,31 @@ class EventGeneratorTest {
     }
   }
 
+  /** --hot-user-share: one user gets that share on top of its own; the same draws, so nothing else moves. */
+  @Test
+  void hotUserShareGivesOneUserThatShareAndLeavesTheRestAsItWas() throws IOException {
+    GenerateResult plain = new EventGenerator(new GenerateConfig(4_000, tmp.resolve("plain"), 3, 0, 1)).generate();
+    GenerateConfig config = new GenerateConfig(4_000, tmp.resolve("hot"), 3, 0, 1, GenerateConfig.DEFAULT_START,
+        GenerateConfig.DEFAULT_DAYS, false, 0, 0.3);
+    GenerateResult hot = new EventGenerator(config).generate();
+    List<String[]> a = fields(plain);
+    List<String[]> b = fields(hot);
+    double share = share(b, f -> f[1].equals("u00000000"));
+    assertTrue(share > 0.28 && share < 0.33, "hot user's share " + share);
+    assertTrue(share(a, f -> f[1].equals("u00000000")) < 0.05);
+    for (int i = 0; i < a.size(); i++) { // ids, items, times: the same rows
+      assertEquals(List.of(a.get(i)[0], a.get(i)[2], a.get(i)[7]), List.of(b.get(i)[0], b.get(i)[2], b.get(i)[7]));
+    }
+    assertEquals(0.3, hot.hotUserShare());
+    assertTrue(Files.readString(Path.of(hot.out()).resolve(EventGenerator.TRUTH_FILE)).contains("\"hot_user_share\""));
+    assertFalse(Files.readString(Path.of(plain.out()).resolve(EventGenerator.TRUTH_FILE)).contains("hot_user"));
+    assertTrue(new EventGenerator(config).generateIfAbsent().reused());
+    assertFalse(new EventGenerator(new GenerateConfig(4_000, tmp.resolve("hot"), 3, 0, 1)).generateIfAbsent()
+        .reused(), "a run without the hot user is another run");
+    assertThrows(KilnUserException.class, () -> new GenerateConfig(10, tmp, 1, 0, 1, GenerateConfig.DEFAULT_START,
+        GenerateConfig.DEFAULT_DAYS, false, 0, 0.95));
+  }
+
   @Test
   void cliGeneratesAWindowAndSaysSo() throws IOException {
     StringWriter out = new StringWriter();
