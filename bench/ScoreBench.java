@@ -186,11 +186,14 @@ public class ScoreBench {
     predictCases.put("plain predict", plain(matrix, cols, missing, dmatrixTimes, booster::predict));
     predictCases.put("kiln model apply", timed(() -> noop(applied(apply, features, carried, false))));
     predictCases.put("saved PipelineModel.transform (before)", timed(() -> noop(model.transform(features))));
-    // diagnostic: the feature stages alone, up to the booster's input columns (what the model apply computes before
-    // its batches: category columns as strings, the batches index them)
-    // the native booster)
+    // diagnostics: the feature stages alone, up to the booster's input columns (what the model apply computes before
+    // its batches: category columns as strings, the batches index them), and the cached rows' model inputs alone
     predictCases.put("feature stages to the booster's inputs only (diagnostic)",
         timed(() -> noop(boosterInputs(model, features))));
+    List<Column> readOnly = new ArrayList<>(carried);
+    pit.modelInputColumns().forEach(c -> readOnly.add(col(c)));
+    predictCases.put("reading the cached rows' model inputs only (diagnostic)",
+        timed(() -> noop(features.select(readOnly.toArray(Column[]::new)))));
     Map<String, Double> predictS = interleaved(predictCases);
     Map<String, TimedBody> contribCases = new LinkedHashMap<>();
     contribCases.put("plain predictContrib", plain(explainMatrix, cols, missing, new ArrayList<>(),
@@ -206,6 +209,7 @@ public class ScoreBench {
     double applyS = predictS.get("kiln model apply");
     double transformS = predictS.get("saved PipelineModel.transform (before)");
     double prepS = predictS.get("feature stages to the booster's inputs only (diagnostic)");
+    double readS = predictS.get("reading the cached rows' model inputs only (diagnostic)");
     double plainContribS = contribS.get("plain predictContrib");
     double applyContribS = contribS.get("kiln model apply + contributions");
     double transformContribS = contribS.get("saved PipelineModel.transform + contributions (before)");
@@ -258,6 +262,7 @@ public class ScoreBench {
     row("plain xgboost4j predict (nthread " + threads + ")", plainS, n, plainS);
     row("kiln model apply (ScoreJob's ModelApply -> noop)", applyS, n, plainS);
     row("  of which feature stages to the booster's inputs alone (diagnostic)", prepS, n, plainS);
+    row("    of which reading the cached rows' model inputs (diagnostic)", readS, n, plainS);
     row("saved PipelineModel.transform -> noop (what ScoreJob ran before)", transformS, n, plainS);
     row("plain xgboost4j predictContrib", plainContribS, m, plainContribS);
     row("kiln model apply + contributions -> noop", applyContribS, m, plainContribS);
