@@ -31,9 +31,9 @@ final class FeaturesCommand implements Callable<Integer> {
   @Option(names = "--full", description = "Recompute every row instead of only what new source rows affect.")
   boolean full;
 
-  @Option(names = "--no-stats", negatable = true, defaultValue = "true", fallbackValue = "true",
-      description = "Skip feature statistics (computed by default).")
-  boolean stats;
+  // a plain flag: picocli's negatable form with a "--no-" name and a true default read --no-stats as "compute"
+  @Option(names = "--no-stats", description = "Skip feature statistics (computed by default).")
+  boolean noStats;
 
   @Mixin
   CommonOptions common;
@@ -41,7 +41,7 @@ final class FeaturesCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     FeatureJob job = new FeatureJob(new FeatureConfig(common.dataRoot(), featureSet,
-        Optional.ofNullable(sourceTable), full, stats));
+        Optional.ofNullable(sourceTable), full, !noStats));
     FeatureResult r = job.run(SparkSessions.getOrCreate("kiln features " + job.spec().name()));
     PrintWriter out = common.out();
     if (common.json) {
