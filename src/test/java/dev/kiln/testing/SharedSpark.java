@@ -3,7 +3,10 @@ package dev.kiln.testing;
 import dev.kiln.common.SparkSessions;
 import org.apache.spark.sql.SparkSession;
 
-/** One local SparkSession for every test class in the JVM (Surefire runs them all in one fork). */
+/**
+ * One local SparkSession for every test class in the JVM (Surefire runs the classes in a few long-lived forks, each
+ * with its own session and its own warehouse directory).
+ */
 public final class SharedSpark {
   private static SparkSession spark;
 
@@ -20,7 +23,9 @@ public final class SharedSpark {
       System.setProperty("spark.ui.showConsoleProgress", "false");
       System.setProperty("spark.driver.host", "127.0.0.1");
       System.setProperty("spark.driver.bindAddress", "127.0.0.1");
-      System.setProperty("spark.sql.warehouse.dir", new java.io.File("target/test-warehouse").toURI().toString());
+      String fork = System.getProperty("kiln.test.fork", "1");
+      System.setProperty("spark.sql.warehouse.dir",
+          new java.io.File("target/test-warehouse-" + fork).toURI().toString());
       spark = SparkSessions.getOrCreate("kiln-tests");
     }
     return spark;
