@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.function.ToLongFunction;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
+import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.expressions.Window;
 import org.apache.spark.sql.expressions.WindowSpec;
@@ -47,17 +48,19 @@ import org.slf4j.LoggerFactory;
  * <ul>
  *   <li>Null-entity rows get null aggregates (typed as the plain pass's) without any window: the plain pass put them
  *   all in one partition only to null them.
- *   <li>A hot value is windowed per time slice: {@code slice = floor((t - origin) / B)}, {@code start(s) = origin +
- *   s·B}, with {@code B ≥ W} (W: the entity's longest bounded window) chosen so that the value splits into several
- *   slices, and {@code k = ceil(W / B)} context slices (so 1; 0 when every aggregate is all-history). Window
- *   partition {@code (entity, s)} holds slice {@code s}'s own rows (the only ones emitted), copies of the rows of
+ *   <li>A hot value is aggregated per time slice, in one linear pass over each slice's rows in time order
+ *   ({@link SliceSweep}; Spark's bounded range frames recompute a frame's sum over all its rows for every row, n × w
+ *   for a value with n rows and w of them in a window): {@code slice = floor((t - origin) / B)},
+ *   {@code start(s) = origin + s·B}, with {@code B ≥ W} (W: the entity's longest bounded window) chosen so that the
+ *   value splits into several slices, and {@code k = ceil(W / B)} context slices (so 1; 0 when every aggregate is
+ *   all-history). Partition {@code (entity, s)} holds slice {@code s}'s own rows (the only ones emitted), copies of the rows of
  *   slices {@code s-k .. s-1}, and — when an aggregate is all-history — one summary row (key and other columns null)
  *   at {@code start(s-k) - 1µs} carrying the count, labeled count, clicks and latest time of all the value's rows in
  *   slices before {@code s-k} (per-slice totals, summed over earlier slices by a window over the few slices).
  *   Exact: an emitted row at {@code t} in slice {@code s} has {@code t - W ≥ start(s) - kB = start(s-k)}, so every
  *   event in {@code [t-W, t)} is in slices {@code s-k .. s}, all present; the summary row ({@code ts < start(s-k) ≤
  *   t-W}) is outside every bounded frame and inside every all-history frame, as are all the rows it stands for. The
- *   aggregates are integer sums and a max, so the result equals the plain window's exactly. Ties share a
+ *   aggregates are integer sums and a max, so the result equals the plain window's exactly (PointInTimeSkewTest). Ties share a
  *   microsecond, hence a slice.
  * </ul>
  * The branches are unioned by name. With neither hot values nor many nulls the plan is the plain pass alone. Why
@@ -263,10 +266,24 @@ final class PointInTimeAggregates {
           .where(col(WEIGHT).gt(0L));
       rows = rows.unionByName(summary, true); // the key and every other column null
     }
-    for (FeatureSetSpec.Aggregate a : aggregatesOf(entity)) {
-      rows = withAggregate(rows, a, col(entity), col(SLICE));
+    // one linear pass per (entity, slice), rows in time order: Spark's bounded range frames would redo each frame's
+    // sum over all its rows for every row, n x w for a value with n rows and w in a window (see SliceSweep)
+    List<FeatureSetSpec.Aggregate> aggregates = aggregatesOf(entity);
+    StructType in = rows.schema();
+    StructType out = in;
+    for (FeatureSetSpec.Aggregate a : aggregates) {
+      for (String c : a.outputColumns()) {
+        out = out.add(c, a.function().equals("time_since_previous") ? DataTypes.DoubleType : DataTypes.LongType, true);
+      }
     }
-    return rows.where(col(EMIT)).drop(WEIGHT, LABELED, CLICKS, PREVIOUS, SLICE, EMIT);
+    SliceSweep sweep = new SliceSweep(in.fieldIndex(entity), in.fieldIndex(SLICE), in.fieldIndex(ts),
+        in.fieldIndex(WEIGHT), in.fieldIndex(LABELED), in.fieldIndex(CLICKS), in.fieldIndex(PREVIOUS),
+        in.fieldIndex(EMIT), aggregates.stream().map(FeatureSetSpec.Aggregate::function).toArray(String[]::new),
+        aggregates.stream().mapToLong(a -> a.windowMicros().orElse(0L)).toArray());
+    return rows.repartition(col(entity), col(SLICE))
+        .sortWithinPartitions(col(entity), col(SLICE), col(ts))
+        .mapPartitions(sweep, Encoders.row(out))
+        .drop(WEIGHT, LABELED, CLICKS, PREVIOUS, SLICE, EMIT);
   }
 
   private static Column perValue(String entity, List<HotEntity> hot, ToLongFunction<HotEntity> f) {

@@ -33,8 +33,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The full recompute's skew handling ({@link PointInTimeAggregates#addTo}) gives exactly the rows of the plain plan
- * (one window partition per entity value, {@link PointInTimeAggregates#plain}): with hot values windowed by time
- * slice (forced with {@code minHotRows = 1}), and with null-entity rows kept out of the window.
+ * (one window partition per entity value, {@link PointInTimeAggregates#plain}): with hot values aggregated per time
+ * slice by {@link SliceSweep} (forced with {@code minHotRows = 1}), and with null-entity rows kept out of the window.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class PointInTimeSkewTest {
@@ -121,8 +121,10 @@ class PointInTimeSkewTest {
     Dataset<Row> reference = forced.plain(forced.plain(events, "user_id"), "item_id");
     Dataset<Row> sliced = forced.addTo(forced.addTo(events, "user_id"), "item_id");
     assertSameRows(reference, sliced);
-    assertTrue(windowPartitions(sliced).contains("user_id, _slice"), windowPartitions(sliced).toString());
-    assertTrue(windowPartitions(sliced).contains("item_id, _slice"), windowPartitions(sliced).toString());
+    // the hot values go through the linear sweep per (entity, slice), not through window functions
+    assertTrue(sweptPartitions(sliced).containsAll(List.of("user_id, _slice", "item_id, _slice")),
+        sweptPartitions(sliced).toString());
+    assertFalse(windowPartitions(sliced).stream().anyMatch(p -> p.contains(PointInTimeAggregates.SLICE)));
 
     // default policy on small data: nothing is hot, only the null rows are taken out of the windows
     PointInTimeAggregates defaults = new PointInTimeAggregates(BOUNDED_AND_ALL);
@@ -146,7 +148,7 @@ class PointInTimeSkewTest {
     assertTrue(hot.widthMicros() < 24 * HOUR && hot.slices() == 8, "k = 0: B = span / 8, not W: " + hot);
     Dataset<Row> sliced = forced.addTo(events, "user_id");
     assertSameRows(forced.plain(events, "user_id"), sliced);
-    assertTrue(windowPartitions(sliced).contains("user_id, _slice"), windowPartitions(sliced).toString());
+    assertEquals(List.of("user_id, _slice"), sweptPartitions(sliced));
   }
 
   @Test
@@ -199,6 +201,18 @@ class PointInTimeSkewTest {
 
   private static final Pattern WINDOW = Pattern.compile("Window \\[.*\\], \\[([^\\[\\]]*)\\], \\[[^\\[\\]]*\\]$",
       Pattern.MULTILINE);
+
+  private static final Pattern SWEPT = Pattern.compile("RepartitionByExpression \\[([^\\[\\]]*)\\]");
+
+  /** The keys the optimized plan repartitions by (the hot values' sweeps), expression ids removed. */
+  private static List<String> sweptPartitions(Dataset<Row> ds) {
+    Matcher m = SWEPT.matcher(ds.queryExecution().optimizedPlan().treeString());
+    List<String> out = new ArrayList<>();
+    while (m.find()) {
+      out.add(m.group(1).replaceAll("#\\d+L?", ""));
+    }
+    return out;
+  }
 
   /** The partition keys of the optimized plan's windows, expression ids removed: {@code user_id, _slice}. */
   private static List<String> windowPartitions(Dataset<Row> ds) {
