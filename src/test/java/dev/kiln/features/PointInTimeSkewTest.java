@@ -206,17 +206,16 @@ class PointInTimeSkewTest {
 
   /** The keys the optimized plan repartitions by (the hot values' sweeps), expression ids removed. */
   private static List<String> sweptPartitions(Dataset<Row> ds) {
-    Matcher m = SWEPT.matcher(ds.queryExecution().optimizedPlan().treeString());
-    List<String> out = new ArrayList<>();
-    while (m.find()) {
-      out.add(m.group(1).replaceAll("#\\d+L?", ""));
-    }
-    return out;
+    return keys(SWEPT, ds);
   }
 
   /** The partition keys of the optimized plan's windows, expression ids removed: {@code user_id, _slice}. */
   private static List<String> windowPartitions(Dataset<Row> ds) {
-    Matcher m = WINDOW.matcher(ds.queryExecution().optimizedPlan().treeString());
+    return keys(WINDOW, ds);
+  }
+
+  private static List<String> keys(Pattern pattern, Dataset<Row> ds) {
+    Matcher m = pattern.matcher(ds.queryExecution().optimizedPlan().treeString());
     List<String> out = new ArrayList<>();
     while (m.find()) {
       out.add(m.group(1).replaceAll("#\\d+L?", ""));
