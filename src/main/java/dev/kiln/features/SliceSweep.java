@@ -117,7 +117,7 @@ final class SliceSweep implements MapPartitionsFunction<Row, Row> {
     private long allLabeled;
     private long allClicks;
     private Long latest;
-    // the rows still inside some bounded window, oldest first, from index head on
+    // the rows still inside some bounded window, oldest first (compacted to the front as rows expire)
     private long[] qTs = new long[1024];
     private long[] qWeight = new long[1024];
     private long[] qLabeled = new long[1024];
