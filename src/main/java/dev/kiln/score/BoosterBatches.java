@@ -20,8 +20,8 @@ import org.apache.spark.unsafe.types.UTF8String;
 
 /**
  * One partition's rows scored in batches, each batch in one native call: the rows' booster inputs (the {@code width}
- * double columns after the {@code carried} ones) copied into a dense row-major float matrix, and every row returned
- * with its predictions appended (probability; with contributions, margin and SHAP values).
+ * columns after the {@code carried} ones: doubles, or category strings) copied into a dense row-major float matrix,
+ * and every row returned with its predictions appended (probability; with contributions, margin and SHAP values).
  *
  * <p>The same numbers as XGBoost4J-Spark's transform: the doubles cast to float, nulls (and NaN) are missing, as are
  * values equal to {@code missing}; a binary classifier's probability and margin are the booster's only output column.
