@@ -17,6 +17,7 @@ import org.apache.spark.sql.types.StructType;
 import org.apache.spark.storage.BlockId;
 import org.apache.spark.storage.BlockManager;
 import org.apache.spark.storage.BlockStatus;
+import org.apache.spark.storage.BroadcastBlockId;
 import org.deeplearning4j.nn.conf.NeuralNetConfiguration;
 import org.deeplearning4j.nn.conf.layers.DenseLayer;
 import org.deeplearning4j.nn.conf.layers.OutputLayer;
@@ -53,38 +54,59 @@ class MlpModelBroadcastTest {
     }
     Dataset<Row> rows = spark.createDataFrame(in, new StructType().add(MlpModel.INPUT, SQLDataTypes.VectorType()));
 
-    long before = broadcastBytes();
+    // only this test's broadcasts: earlier test classes' broadcasts in this JVM are cleaned up asynchronously (after
+    // a driver GC), which would shrink a total taken over all blocks while the test runs
+    long firstId = nextBroadcastId();
     List<Dataset<Row>> scored = new ArrayList<>(); // held, like a caller holds its frames until its last action
     for (int i = 0; i < 3; i++) {
       Dataset<Row> s = model.transform(rows);
       assertEquals(10, s.collectAsList().size());
       scored.add(s);
     }
-    long held = broadcastBytes() - before;
+    long held = broadcastBytes(firstId);
     // one copy is the value plus its serialized pieces (about 2 x paramBytes); one per transform would be 3 times that
     assertTrue(held >= paramBytes && held < 3 * paramBytes,
         "broadcast bytes held after 3 transforms: " + held + " (parameters: " + paramBytes + " bytes)");
 
     model.releaseBroadcasts();
     long deadline = System.nanoTime() + 10_000_000_000L; // destroy() removes the blocks asynchronously
-    while (broadcastBytes() - before >= paramBytes && System.nanoTime() < deadline) {
+    while (broadcastBytes(firstId) >= paramBytes && System.nanoTime() < deadline) {
       Thread.sleep(50);
     }
-    assertTrue(broadcastBytes() - before < paramBytes, "released: " + (broadcastBytes() - before) + " bytes left");
+    assertTrue(broadcastBytes(firstId) < paramBytes, "released: " + broadcastBytes(firstId) + " bytes left");
     assertEquals(10, model.transform(rows).collectAsList().size(), "a later transform broadcasts again");
     assertEquals(3, scored.size());
   }
 
-  /** Memory and disk held by broadcast blocks in this JVM's block manager (the driver's, in local mode). */
-  private static long broadcastBytes() {
+  /** One more than the highest broadcast id with blocks in this JVM: later broadcasts have ids from here on. */
+  private static long nextBroadcastId() {
+    return broadcastBlocks().stream().mapToLong(BroadcastBlockId::broadcastId).max().orElse(-1L) + 1;
+  }
+
+  /**
+   * Memory and disk held by the blocks of broadcasts with ids from {@code firstId} on, in this JVM's block manager
+   * (the driver's, in local mode).
+   */
+  private static long broadcastBytes(long firstId) {
     BlockManager bm = SparkEnv.get().blockManager();
     long bytes = 0;
-    for (BlockId id : JavaConverters.seqAsJavaList(bm.getMatchingBlockIds(BlockId::isBroadcast))) {
+    for (BroadcastBlockId id : broadcastBlocks()) {
       scala.Option<BlockStatus> status = bm.getStatus(id);
-      if (status.isDefined()) {
+      if (id.broadcastId() >= firstId && status.isDefined()) {
         bytes += status.get().memSize() + status.get().diskSize();
       }
     }
     return bytes;
+  }
+
+  private static List<BroadcastBlockId> broadcastBlocks() {
+    List<BroadcastBlockId> out = new ArrayList<>();
+    for (BlockId id : JavaConverters.seqAsJavaList(SparkEnv.get().blockManager()
+        .getMatchingBlockIds(BlockId::isBroadcast))) {
+      if (id instanceof BroadcastBlockId b) {
+        out.add(b);
+      }
+    }
+    return out;
   }
 }
