@@ -148,6 +148,11 @@ final class PointInTimeAggregates {
     return aggregatesOf(entity).stream().mapToLong(a -> a.windowMicros().orElse(0L)).max().orElse(0L);
   }
 
+  /** k = ceil(W / B): slices are at least the longest bounded window wide, so 1, or 0 when all are all-history. */
+  private long contextSlices(String entity) {
+    return longestWindowMicros(entity) > 0 ? 1 : 0;
+  }
+
   private boolean anyAllHistory(String entity) {
     return aggregatesOf(entity).stream().anyMatch(a -> a.windowMicros().isEmpty());
   }
@@ -171,7 +176,7 @@ final class PointInTimeAggregates {
     Dataset<Row> out = normal;
     if (hotValues.length > 0) {
       out = out.unionByName(sliced(rows.where(col(entity).isin(hotValues)), entity, profile.hot()));
-      LOG.info("{}: {} hot value(s) with {} of {} rows windowed by time slice ({} slices)", entity,
+      LOG.info("{}: {} hot value(s) with {} of {} rows aggregated per time slice ({} slices)", entity,
           hotValues.length, profile.hot().stream().mapToLong(HotEntity::rows).sum(), profile.rows(),
           profile.hot().stream().mapToLong(HotEntity::slices).sum());
     }
@@ -207,7 +212,7 @@ final class PointInTimeAggregates {
     long share = Math.max(1, nonNull / (2L * parallelism)); // rows per task if the work were spread evenly
     long threshold = Math.max(skew.minHotRows(), share);
     long window = longestWindowMicros(entity);
-    long context = window > 0 ? 1 : 0; // k = ceil(W / B), B >= W
+    long context = contextSlices(entity);
     List<HotEntity> hot = new ArrayList<>();
     for (Row r : top) {
       long n = r.getLong(r.fieldIndex("_n"));
@@ -228,7 +233,7 @@ final class PointInTimeAggregates {
   Dataset<Row> plain(Dataset<Row> rows, String entity) {
     Dataset<Row> out = weighted(rows);
     for (FeatureSetSpec.Aggregate a : aggregatesOf(entity)) {
-      out = withAggregate(out, a, col(entity));
+      out = withAggregate(out, a);
     }
     return out.drop(WEIGHT, LABELED, CLICKS, PREVIOUS);
   }
@@ -236,7 +241,7 @@ final class PointInTimeAggregates {
   /** The hot values' rows, windowed per (entity, time slice); see the class comment. */
   private Dataset<Row> sliced(Dataset<Row> hotRows, String entity, List<HotEntity> hot) {
     String ts = FeatureColumns.TS_MICROS;
-    long context = longestWindowMicros(entity) > 0 ? 1 : 0;
+    long context = contextSlices(entity);
     Dataset<Row> located = hotRows
         .withColumn(ORIGIN, perValue(entity, hot, HotEntity::originMicros))
         .withColumn(WIDTH, perValue(entity, hot, HotEntity::widthMicros))
@@ -336,7 +341,7 @@ final class PointInTimeAggregates {
         col(spec.label()).cast(DataTypes.LongType).as(CLICKS),
         col(ts).as(PREVIOUS), col(ts).geq(col(FROM)).as(EMIT));
     Dataset<Row> rows = recent;
-    if (aggregatesOf(entity).stream().anyMatch(a -> a.windowMicros().isEmpty())) {
+    if (anyAllHistory(entity)) {
       Dataset<Row> summary = history.where(col(ts).lt(cutoff)).groupBy(col(entity), col(FROM)).agg(
           count(lit(1)).as(WEIGHT), sum(labeled()).as(LABELED),
           coalesce(sum(col(spec.label()).cast(DataTypes.LongType)), lit(0L)).as(CLICKS),
@@ -347,7 +352,7 @@ final class PointInTimeAggregates {
           lit(false).as(EMIT)));
     }
     for (FeatureSetSpec.Aggregate a : aggregatesOf(entity)) {
-      rows = withAggregate(rows, a, col(entity));
+      rows = withAggregate(rows, a);
     }
     List<Column> out = new ArrayList<>();
     out.add(col(key));
@@ -359,8 +364,8 @@ final class PointInTimeAggregates {
     return when(col(spec.label()).isNull(), 0L).otherwise(1L);
   }
 
-  private Dataset<Row> withAggregate(Dataset<Row> rows, FeatureSetSpec.Aggregate a, Column... partition) {
-    WindowSpec byTime = Window.partitionBy(partition).orderBy(FeatureColumns.TS_MICROS);
+  private Dataset<Row> withAggregate(Dataset<Row> rows, FeatureSetSpec.Aggregate a) {
+    WindowSpec byTime = Window.partitionBy(a.entity()).orderBy(FeatureColumns.TS_MICROS);
     WindowSpec frame = a.windowMicros()
         .map(w -> byTime.rangeBetween(-w, -1))
         .orElseGet(() -> byTime.rangeBetween(Window.unboundedPreceding(), -1));
