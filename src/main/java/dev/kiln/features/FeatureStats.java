@@ -1,15 +1,19 @@
 package dev.kiln.features;
 
+import static org.apache.spark.sql.functions.array;
 import static org.apache.spark.sql.functions.avg;
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.count;
+import static org.apache.spark.sql.functions.explode;
 import static org.apache.spark.sql.functions.floor;
 import static org.apache.spark.sql.functions.least;
 import static org.apache.spark.sql.functions.lit;
 import static org.apache.spark.sql.functions.max;
 import static org.apache.spark.sql.functions.min;
 import static org.apache.spark.sql.functions.percentile_approx;
+import static org.apache.spark.sql.functions.row_number;
 import static org.apache.spark.sql.functions.stddev_samp;
+import static org.apache.spark.sql.functions.struct;
 import static org.apache.spark.sql.functions.sum;
 import static org.apache.spark.sql.functions.when;
 
@@ -21,6 +25,8 @@ import java.sql.Timestamp;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.spark.sql.Column;
@@ -28,6 +34,7 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.expressions.Window;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
@@ -35,8 +42,8 @@ import org.apache.spark.sql.types.StructType;
  * Per-column statistics of a feature table version, kept in {@code meta.feature_stats} as the baseline that
  * monitoring compares new data against: count, nulls, mean, std, min, max, quantiles and a histogram with fixed
  * equal-width bins (edges stored with the counts) for numeric columns; distinct count and the top categories with
- * their frequencies for categorical ones. Computed with a few distributed aggregations; only the aggregates reach
- * the driver.
+ * their frequencies for categorical ones. Computed with two distributed aggregations (moments and quantiles, then
+ * bin and category counts, which need the first one's min and max); only the aggregates reach the driver.
  */
 public final class FeatureStats {
   public static final TableRef TABLE = TableRef.meta("feature_stats");
@@ -135,7 +142,7 @@ public final class FeatureStats {
 
     // fixed equal-width bins between each column's min and max; the edges are stored with the counts
     List<double[]> edges = new ArrayList<>();
-    List<Column> pass2 = new ArrayList<>();
+    List<Column> keys = new ArrayList<>();
     for (int n = 0; n < numeric.size(); n++) {
       int base = n * 7;
       double lo = summary.isNullAt(base + 4) ? 0 : summary.getDouble(base + 4);
@@ -147,40 +154,66 @@ public final class FeatureStats {
       }
       edges.add(e);
       Column v = col(numeric.get(n)).cast(DataTypes.DoubleType);
-      Column bin = least(floor(v.minus(lo).divide(width)), lit(BINS - 1));
-      for (int b = 0; b < BINS; b++) {
-        pass2.add(sum(when(bin.equalTo(b), 1L).otherwise(0L)));
-      }
+      // least() skips nulls: without the guard a null value would land in the top bin
+      keys.add(columnKey(n, when(v.isNotNull(), least(floor(v.minus(lo).divide(width)), lit(BINS - 1)))));
     }
-    Row hist = pass2.isEmpty() ? null
-        : table.agg(pass2.get(0), pass2.subList(1, pass2.size()).toArray(Column[]::new)).first();
+    for (int n = 0; n < categorical.size(); n++) {
+      keys.add(columnKey(numeric.size() + n, col(categorical.get(n))));
+    }
+    Map<Integer, Map<String, Long>> counts = keyCounts(table, keys, numeric.size());
 
     Timestamp now = Timestamp.from(Instant.now());
     List<Row> out = new ArrayList<>();
     for (int n = 0; n < numeric.size(); n++) {
       int base = n * 7;
-      List<Long> counts = new ArrayList<>();
+      Map<String, Long> bins = counts.getOrDefault(n, Map.of());
+      List<Long> binCounts = new ArrayList<>();
       for (int b = 0; b < BINS; b++) {
-        counts.add(hist.getLong(n * BINS + b));
+        binCounts.add(bins.getOrDefault(String.valueOf(b), 0L));
       }
       out.add(RowFactory.create(spec.name(), spec.version(), tableVersion, numeric.get(n), "numeric",
           summary.getLong(base), summary.getLong(base + 1), nullable(summary, base + 2),
           nullable(summary, base + 3), nullable(summary, base + 4), nullable(summary, base + 5),
           boxed(QUANTILES), summary.isNullAt(base + 6) ? null : summary.getList(base + 6),
-          boxed(edges.get(n)), counts, null, null, now, BuildInfo.gitCommit()));
+          boxed(edges.get(n)), binCounts, null, null, now, BuildInfo.gitCommit()));
     }
     int catBase = numeric.size() * 7;
     for (int n = 0; n < categorical.size(); n++) {
-      String c = categorical.get(n);
       List<Row> top = new ArrayList<>();
-      for (Row r : table.where(col(c).isNotNull()).groupBy(col(c)).count()
-          .orderBy(col("count").desc(), col(c).asc()).limit(TOP_K).collectAsList()) {
-        top.add(RowFactory.create(String.valueOf(r.get(0)), r.getLong(1)));
-      }
+      counts.getOrDefault(numeric.size() + n, Map.of())
+          .forEach((value, count) -> top.add(RowFactory.create(value, count)));
       int base = catBase + n * 3;
-      out.add(RowFactory.create(spec.name(), spec.version(), tableVersion, c, "categorical",
+      out.add(RowFactory.create(spec.name(), spec.version(), tableVersion, categorical.get(n), "categorical",
           summary.getLong(base), summary.getLong(base + 1), null, null, null, null, null, null, null, null,
           summary.getLong(base + 2), top, now, BuildInfo.gitCommit()));
+    }
+    return out;
+  }
+
+  private static Column columnKey(int column, Column key) {
+    return struct(lit(column).as("c"), key.cast(DataTypes.StringType).as("k"));
+  }
+
+  /**
+   * Row counts per (column, key) for every column in one scan and one aggregation: each row becomes one
+   * (column, key) pair per column (its histogram bin for numeric columns, its value for categorical ones; nulls
+   * dropped), counted by a hash aggregation that combines map-side, so only a few hundred groups are shuffled per
+   * task where a sum per bin and a group-by per category cost a scan and an aggregation each (bench/README).
+   * Columns from {@code firstTopK} on keep only their {@link #TOP_K} largest counts (ties by value), in that order,
+   * so a column with millions of values never reaches the driver.
+   */
+  private static Map<Integer, Map<String, Long>> keyCounts(Dataset<Row> table, List<Column> keys, int firstTopK) {
+    Dataset<Row> grouped = table.select(explode(array(keys.toArray(Column[]::new))).as("x"))
+        .select(col("x.c").as("c"), col("x.k").as("k"))
+        .where(col("k").isNotNull())
+        .groupBy("c", "k").count();
+    Column rank = row_number().over(Window.partitionBy("c").orderBy(col("count").desc(), col("k").asc()));
+    List<Row> rows = grouped.withColumn("rank", rank)
+        .where(col("c").lt(firstTopK).or(col("rank").leq(TOP_K)))
+        .orderBy("c", "rank").collectAsList();
+    Map<Integer, Map<String, Long>> out = new HashMap<>();
+    for (Row r : rows) {
+      out.computeIfAbsent(r.getInt(0), c -> new LinkedHashMap<>()).put(r.getString(1), r.getLong(2));
     }
     return out;
   }

@@ -1,0 +1,83 @@
+package dev.kiln.features;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.kiln.common.DataRoot;
+import dev.kiln.testing.SharedSpark;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+import org.apache.spark.sql.Row;
+import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.types.DataTypes;
+import org.apache.spark.sql.types.StructType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Histogram bins and top categories, counted in one aggregation for all columns, against counts done by hand. */
+class FeatureStatsTest {
+  private final SparkSession spark = SharedSpark.get();
+
+  private static final StructType ROWS = new StructType()
+      .add("label", DataTypes.IntegerType)
+      .add("price_log", DataTypes.DoubleType)
+      .add("device", DataTypes.StringType)
+      .add("country", DataTypes.StringType);
+
+  private static final FeatureSetSpec SPEC = new FeatureSetSpec("t", 1, null, null, "event_id", "timestamp",
+      "label", null, List.of(), List.of(new FeatureSetSpec.Categorical("device", "onehot"),
+          new FeatureSetSpec.Categorical("country", "onehot")),
+      List.of(new FeatureSetSpec.Numeric("price_log", "price", "log1p", null, "median", "none")), List.of());
+
+  @Test
+  void binsAndTopValuesCountEveryNonNullRow(@TempDir Path dir) {
+    // 30 countries with 1..30 rows each (more than TOP_K), 3 devices with ties, prices 0..99 and a few nulls
+    List<Row> rows = new ArrayList<>();
+    int i = 0;
+    for (int country = 1; country <= 30; country++) {
+      for (int k = 0; k < country; k++, i++) {
+        String device = i % 7 == 0 ? null : List.of("mobile", "desktop", "tablet").get(i % 3);
+        Double price = i % 11 == 0 ? null : (double) (i % 100);
+        rows.add(RowFactory.create(i % 2, price, device, String.format("c%02d", country)));
+      }
+    }
+    var table = spark.createDataFrame(rows, ROWS);
+    List<Row> stats = new FeatureStats(spark, DataRoot.of(dir.toString())).compute(SPEC, 0, table);
+    Map<String, Row> byFeature = stats.stream().collect(Collectors.toMap(r -> r.getString(3), r -> r));
+
+    Row price = byFeature.get("price_log");
+    List<Long> counts = field(price, "hist_counts");
+    long[] expected = new long[FeatureStats.BINS];
+    for (Row r : rows) {
+      if (!r.isNullAt(1)) {
+        expected[Math.min((int) Math.floor(r.getDouble(1) / (99.0 / FeatureStats.BINS)), FeatureStats.BINS - 1)]++;
+      }
+    }
+    assertEquals(java.util.Arrays.stream(expected).boxed().toList(), counts);
+
+    // top values: largest counts first, ties by value, at most TOP_K of them
+    List<Row> countries = field(byFeature.get("country"), "top_values");
+    assertEquals(FeatureStats.TOP_K, countries.size());
+    for (int k = 0; k < FeatureStats.TOP_K; k++) {
+      assertEquals(String.format("c%02d", 30 - k), countries.get(k).getString(0));
+      assertEquals(30L - k, countries.get(k).getLong(1));
+    }
+    Map<String, Long> devices = new TreeMap<>();
+    rows.stream().filter(r -> !r.isNullAt(2)).forEach(r -> devices.merge(r.getString(2), 1L, Long::sum));
+    List<Row> top = field(byFeature.get("device"), "top_values");
+    assertEquals(devices.entrySet().stream()
+            .sorted(Map.Entry.<String, Long>comparingByValue().reversed().thenComparing(Map.Entry.comparingByKey()))
+            .map(e -> e.getKey() + "=" + e.getValue()).toList(),
+        top.stream().map(r -> r.getString(0) + "=" + r.getLong(1)).toList());
+  }
+
+  /** A field of a stats row by its name in {@link FeatureStats#SCHEMA} (the computed rows carry no schema). */
+  @SuppressWarnings("unchecked")
+  private static <T> T field(Row row, String name) {
+    return (T) row.get(FeatureStats.SCHEMA.fieldIndex(name));
+  }
+}
