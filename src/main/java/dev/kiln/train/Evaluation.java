@@ -16,15 +16,16 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.apache.spark.ml.evaluation.BinaryClassificationEvaluator;
+import org.apache.spark.mllib.evaluation.BinaryClassificationMetrics;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.types.DataTypes;
+import scala.Tuple2;
 
 /**
  * Held-out metrics from a scored test set ({@code label} 0/1 and {@code p} = P(label = 1)): ROC AUC and PR AUC
- * (Spark's evaluator), log loss, Brier score, precision / recall / F1 at a threshold, and the points of the ROC and
+ * (Spark's exact areas), log loss, Brier score, precision / recall / F1 at a threshold, and the points of the ROC and
  * calibration curves. Everything is a distributed aggregation; only the aggregates reach the driver.
  */
 public final class Evaluation {
@@ -43,10 +44,16 @@ public final class Evaluation {
       Map<String, Double> m = new LinkedHashMap<>();
       // numBins 0: exact areas. The default 1000 bins down-samples the sorted scores, and which scores land in a bin
       // depends on the partitioning, so the same predictions gave AUCs differing in the 5th decimal across runs.
-      BinaryClassificationEvaluator ev = new BinaryClassificationEvaluator().setLabelCol("y")
-          .setRawPredictionCol("p").setNumBins(0);
-      m.put("roc_auc", ev.setMetricName("areaUnderROC").evaluate(s));
-      m.put("pr_auc", ev.setMetricName("areaUnderPR").evaluate(s));
+      // One metrics object for both areas: its sorted cumulative counts are computed once (the evaluator would sort
+      // the scores once per metric).
+      BinaryClassificationMetrics areas = new BinaryClassificationMetrics(
+          s.select("p", "y").javaRDD().map(r -> new Tuple2<Object, Object>(r.getDouble(0), r.getDouble(1))).rdd(), 0);
+      try {
+        m.put("roc_auc", areas.areaUnderROC());
+        m.put("pr_auc", areas.areaUnderPR());
+      } finally {
+        areas.unpersist();
+      }
       Column clipped = least(greatest(col("p"), lit(1e-15)), lit(1 - 1e-15));
       Column predicted = col("p").geq(threshold);
       Row a = s.agg(count(lit(1)),
