@@ -16,6 +16,7 @@ import dev.kiln.common.DeltaTables;
 import dev.kiln.common.HadoopFiles;
 import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.StageTimes;
 import dev.kiln.common.TableRef;
 import io.delta.tables.DeltaTable;
 import java.io.IOException;
@@ -71,8 +72,12 @@ public final class TrainsetJob {
       .add("rebuilt_from", DataTypes.StringType, true)
       .add("manifest", DataTypes.StringType, true);
 
-  /** @param reused the trainset already existed (same inputs, same split): nothing was written */
-  public record Result(TrainsetManifest manifest, boolean reused, Optional<Boolean> identicalToOriginal) {}
+  /**
+   * @param reused       the trainset already existed (same inputs, same split): nothing was written
+   * @param stageSeconds where the run's time went, stage by stage ({@link StageTimes})
+   */
+  public record Result(TrainsetManifest manifest, boolean reused, Optional<Boolean> identicalToOriginal,
+                       Map<String, Double> stageSeconds) {}
 
   private final TrainsetConfig config;
 
@@ -81,8 +86,9 @@ public final class TrainsetJob {
   }
 
   public Result run(SparkSession spark) {
+    StageTimes stages = new StageTimes();
     if (config.asOf().isPresent()) {
-      return rebuild(spark, config.asOf().get());
+      return rebuild(spark, config.asOf().get(), stages);
     }
     DataRoot root = config.dataRoot();
     TableRef featureRef = featureTable(config.featureSet());
@@ -101,8 +107,10 @@ public final class TrainsetJob {
             + " was not written by kiln features (no feature-set record in its history)"));
     Dataset<Row> features = readVersion(spark, featurePath, featureRef, version);
     FeatureSetSpec spec = FeatureSetSpec.fromJson(state.specJson(), featureRef + " version " + version);
+    stages.lap("read feature table"); // the checks and file listing: the rows themselves are read by the write
 
     TrainsetManifest.SplitSpec split = resolveSplit(features, spec);
+    stages.lap("split"); // a time split's boundaries (one pass over the table); the random split costs nothing here
     String id = config.id().orElse(spec.name() + "-v" + state.featureSetVersion() + "-" + digest(featureRef + "@"
         + version + ":" + Json.toJson(split)).substring(0, 10));
     Optional<TrainsetManifest> existing = readManifest(spark, root, id);
@@ -115,17 +123,18 @@ public final class TrainsetJob {
             + version + "); choose another --id");
       }
       LOG.info("trainset {} already exists: same feature version and split", id);
-      return new Result(m, true, Optional.empty());
+      stages.lap("find existing trainset");
+      return new Result(m, true, Optional.empty(), stages.seconds());
     }
     TrainsetManifest draft = new TrainsetManifest(id, Instant.now().toString(), featureRef.toString(), version,
         spec.name(), state.featureSetVersion(), state.hash(), state.specJson(), state.sourceTable(),
         state.sourceVersion(), split, Map.of(), Map.of(), null, root.resolve("trainsets/" + id + "/data"), null,
         BuildInfo.gitCommit(), BuildInfo.libraryVersions());
-    return new Result(materialize(spark, draft, features, spec), false, Optional.empty());
+    return new Result(materialize(spark, draft, features, spec, stages), false, Optional.empty(), stages.seconds());
   }
 
   /** Rebuilds a recorded trainset from its manifest as {@code <id>-r<n>} and says whether the rows are identical. */
-  private Result rebuild(SparkSession spark, String originalId) {
+  private Result rebuild(SparkSession spark, String originalId, StageTimes stages) {
     DataRoot root = config.dataRoot();
     TrainsetManifest original = readManifest(spark, root, originalId).orElseThrow(() -> new KilnUserException(
         "no trainset '" + originalId + "' (no " + root.resolve("trainsets/" + originalId + "/manifest.json") + ")"));
@@ -136,14 +145,15 @@ public final class TrainsetJob {
     for (int n = 2; readManifest(spark, root, id).isPresent(); n++) {
       id = originalId + "-r" + n;
     }
+    stages.lap("read feature table"); // the recorded version; its split is recorded too, nothing to compute
     TrainsetManifest draft = new TrainsetManifest(id, Instant.now().toString(), original.featureTable(),
         original.featureTableVersion(), original.featureSet(), original.featureSetVersion(),
         original.featureSetHash(), original.spec(), original.sourceTable(), original.sourceVersion(),
         original.split(), Map.of(), Map.of(), null, root.resolve("trainsets/" + id + "/data"), originalId,
         BuildInfo.gitCommit(), BuildInfo.libraryVersions());
-    TrainsetManifest rebuilt = materialize(spark, draft, features, original.featureSetSpec());
+    TrainsetManifest rebuilt = materialize(spark, draft, features, original.featureSetSpec(), stages);
     boolean identical = rebuilt.fingerprint().equals(original.fingerprint()) && rebuilt.rows().equals(original.rows());
-    return new Result(rebuilt, false, Optional.of(identical));
+    return new Result(rebuilt, false, Optional.of(identical), stages.seconds());
   }
 
   static TableRef featureTable(String featureSet) {
@@ -237,13 +247,14 @@ public final class TrainsetJob {
   }
 
   private TrainsetManifest materialize(SparkSession spark, TrainsetManifest draft, Dataset<Row> features,
-                                       FeatureSetSpec spec) {
+                                       FeatureSetSpec spec, StageTimes stages) {
     String split = TrainsetManifest.SPLIT_COLUMN;
     Dataset<Row> rows = features.withColumn(split, splitColumn(draft.split(), spec));
     String meta = DeltaTables.commitMetadata("trainset", Map.of("trainset", draft.id(), "feature_table",
         draft.featureTable(), "feature_table_version", draft.featureTableVersion()));
     rows.write().format("delta").mode("overwrite").option("overwriteSchema", "true").option("userMetadata", meta)
         .partitionBy(split).save(draft.dataPath());
+    stages.lap("write trainset"); // reading the feature rows and assigning each its split happen in the write
 
     // rows, positives and an order-independent fingerprint per split, in one pass over what was written
     Dataset<Row> written = spark.read().format("delta").load(draft.dataPath());
@@ -251,6 +262,7 @@ public final class TrainsetJob {
     List<Row> perSplit = written.groupBy(split).agg(count(lit(1)),
         sum(col(spec.label()).cast(DataTypes.LongType)),
         sum(xxhash64(all).cast(new DecimalType(38, 0)))).collectAsList();
+    stages.lap("count and fingerprint");
     Map<String, Long> counts = new TreeMap<>();
     Map<String, Long> positives = new TreeMap<>();
     StringBuilder fingerprintInput = new StringBuilder();
@@ -274,6 +286,7 @@ public final class TrainsetJob {
         draft.libraryVersions());
     register(spark, manifest);
     writeManifest(spark, config.dataRoot(), manifest);
+    stages.lap("record manifest");
     LOG.info("trainset {}: {} from {} version {}", manifest.id(), counts, manifest.featureTable(),
         manifest.featureTableVersion());
     return manifest;

@@ -88,10 +88,35 @@ class FeaturesCliTest {
         "--test-fraction", "0.25", "--validation-fraction", "0");
     assertEquals(0, t.exitCode(), t.err());
     assertTrue(t.out().contains("split time"), t.out());
+    // the summary ends with where the time went, stage by stage in the order they ran (a minus sign cannot match)
+    String secs = " \\d+\\.\\d s";
+    String time = "  time: read feature table" + secs + " · split" + secs + " · write trainset" + secs
+        + " · count and fingerprint" + secs + " · record manifest" + secs;
+    assertTrue(t.out().lines().anyMatch(l -> l.matches(time)), t.out());
     String id = t.out().lines().findFirst().orElseThrow().split(" ")[1];
     Cli.Result again = Cli.run("trainset", "--as-of", id, "--data-root", root().toString());
     assertEquals(0, again.exitCode(), again.err());
     assertTrue(again.out().contains("identical rows"), again.out());
+
+    // --json has the same as stage_seconds: a rebuild reads the recorded split, a reused trainset writes nothing
+    Cli.Result rebuilt = Cli.run("trainset", "--as-of", id, "--data-root", root().toString(), "--json");
+    assertEquals(0, rebuilt.exitCode(), rebuilt.err());
+    Map<?, ?> rebuiltJson = Json.JSON.readValue(rebuilt.out().strip(), Map.class);
+    assertEquals(true, rebuiltJson.get("identical_to_original"));
+    assertStages(rebuiltJson, "read feature table", "write trainset", "count and fingerprint", "record manifest");
+    Cli.Result reused = Cli.run("trainset", "--feature-set", "small", "--data-root", root().toString(), "--split",
+        "time", "--test-fraction", "0.25", "--validation-fraction", "0", "--json");
+    assertEquals(0, reused.exitCode(), reused.err());
+    Map<?, ?> reusedJson = Json.JSON.readValue(reused.out().strip(), Map.class);
+    assertEquals(true, reusedJson.get("reused"));
+    assertStages(reusedJson, "read feature table", "split", "find existing trainset");
+  }
+
+  /** The result's {@code stage_seconds} names exactly these stages, each with a time of zero or more. */
+  private static void assertStages(Map<?, ?> json, String... expected) {
+    Map<?, ?> stages = (Map<?, ?>) json.get("stage_seconds");
+    assertEquals(java.util.Set.of(expected), stages.keySet(), String.valueOf(json));
+    assertTrue(stages.values().stream().allMatch(v -> ((Number) v).doubleValue() >= 0), String.valueOf(stages));
   }
 
   private void userError(Cli.Result r, String... expected) {
