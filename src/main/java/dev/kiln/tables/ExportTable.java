@@ -2,9 +2,11 @@ package dev.kiln.tables;
 
 import dev.kiln.common.DeltaTables;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.StageTimes;
 import io.delta.tables.DeltaTable;
 import java.io.IOException;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Optional;
 import org.apache.hadoop.fs.FileSystem;
 import org.apache.hadoop.fs.Path;
@@ -24,7 +26,9 @@ public final class ExportTable {
   public record Config(String table, Format format, String out, Optional<Long> version, Optional<String> where,
                        boolean overwrite) {}
 
-  public record Result(String table, long version, long rows, String out, String format) {}
+  /** @param stageSeconds where the run's time went, stage by stage ({@link StageTimes}) */
+  public record Result(String table, long version, long rows, String out, String format,
+                       Map<String, Double> stageSeconds) {}
 
   private final SparkSession spark;
   private final TableCatalog catalog;
@@ -35,6 +39,7 @@ public final class ExportTable {
   }
 
   public Result run(Config c) {
+    StageTimes stages = new StageTimes();
     TableCatalog.Entry e = catalog.resolve(c.table());
     long latest = DeltaTables.latestVersion(spark, e.path()).orElseThrow();
     long earliest = DeltaTable.forPath(spark, e.path()).history().agg(
@@ -66,13 +71,17 @@ public final class ExportTable {
         throw ex;
       }
     }
+    stages.lap("check table and output"); // the version, the output path, the filter: no rows read yet
     long rows = df.count();
+    stages.lap("count rows");
     var writer = df.write().mode(c.overwrite() ? "overwrite" : "errorifexists");
     switch (c.format()) {
       case CSV -> writer.option("header", "true").csv(c.out());
       case PARQUET -> writer.parquet(c.out());
       case JSON -> writer.json(c.out());
     }
-    return new Result(e.ref().toString(), version, rows, c.out(), c.format().name().toLowerCase(Locale.ROOT));
+    String format = c.format().name().toLowerCase(Locale.ROOT);
+    stages.lap("write " + format); // reads the version's rows (again) and writes them
+    return new Result(e.ref().toString(), version, rows, c.out(), format, stages.seconds());
   }
 }

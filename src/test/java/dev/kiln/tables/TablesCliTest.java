@@ -160,6 +160,9 @@ class TablesCliTest {
     Cli.Result r = ok(Cli.run("export", "bronze.events", "--format", "csv", "--out", out.toString(),
         "--data-root", root.toString()));
     assertTrue(r.out().contains("exported bronze.events"), r.out());
+    // where the time went, stage by stage in the order they ran (a minus sign cannot match)
+    assertTrue(r.out().lines().anyMatch(l -> l.matches(
+        "  time: check table and output \\d+\\.\\d s · count rows \\d+\\.\\d s · write csv \\d+\\.\\d s")), r.out());
 
     Path again = tmp.resolve("again");
     ok(ingest(out, again, "events"));
@@ -176,10 +179,17 @@ class TablesCliTest {
   @Test
   void exportOfAPastVersionWithAFilter() throws IOException {
     Path out = tmp.resolve("export-old");
-    ok(Cli.run("export", "bronze.events", "--format", "parquet", "--out", out.toString(), "--version",
-        String.valueOf(versionAfterFirst), "--where", "label = 1", "--data-root", root.toString()));
+    JsonNode r = lastJson(ok(Cli.run("export", "bronze.events", "--format", "parquet", "--out", out.toString(),
+        "--version", String.valueOf(versionAfterFirst), "--where", "label = 1", "--data-root", root.toString(),
+        "--json")));
     long expected = bronze().where("label = 1 AND NOT event_id LIKE 'evb%'").count();
     assertEquals(expected, spark.read().parquet(out.toString()).count());
+    assertEquals(expected, r.get("rows").asLong());
+    Map<String, Double> stages = Json.JSON.convertValue(r.get("stage_seconds"),
+        new com.fasterxml.jackson.core.type.TypeReference<Map<String, Double>>() {});
+    assertEquals(java.util.Set.of("check table and output", "count rows", "write parquet"), stages.keySet(),
+        r.toString());
+    assertTrue(stages.values().stream().allMatch(v -> v >= 0), r.toString());
   }
 
   @Test
