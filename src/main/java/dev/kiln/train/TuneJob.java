@@ -4,6 +4,7 @@ import dev.kiln.common.DataRoot;
 import dev.kiln.common.HadoopFiles;
 import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.StageTimes;
 import dev.kiln.registry.ModelRegistry;
 import dev.kiln.registry.RunsTable;
 import java.nio.file.Path;
@@ -49,11 +50,19 @@ public final class TuneJob {
     }
   }
 
-  /** One trial: its overrides and the run it produced. */
-  public record Trial(int number, Map<String, String> overrides, RunsTable.Run run) {}
+  /** One trial: its overrides, the run it produced and where that run's time went ({@link TrainJob.Result}). */
+  public record Trial(int number, Map<String, String> overrides, RunsTable.Run run,
+                      Map<String, Double> stageSeconds) {}
 
+  /**
+   * @param stageSeconds      where the tune's wall time went, stage by stage ({@link StageTimes}): all trials are one
+   *                          stage, however many ran at a time
+   * @param trialStageSeconds the trials' own stages, summed over the trials (with {@code parallelism} above 1 they
+   *                          add up to more than the wall time of the trials stage)
+   */
   public record Result(String tuneId, String metric, List<Trial> trials, Trial best,
-                       Optional<ModelRegistry.ModelVersion> registered) {}
+                       Optional<ModelRegistry.ModelVersion> registered, Map<String, Double> stageSeconds,
+                       Map<String, Double> trialStageSeconds) {}
 
   private final Config config;
   private final TuneSpace space;
@@ -79,22 +88,25 @@ public final class TuneJob {
   }
 
   public Result run(SparkSession spark) {
+    StageTimes stages = new StageTimes();
     String tuneId = "tune-" + ID_TIME.format(Instant.now());
     List<Map<String, String>> plan = withWorkers(spark);
     LOG.info("{}: {} {} trial(s) of {} on trainset {}, {} at a time, best by {}", tuneId, plan.size(),
         space.strategy(), space.model(), config.trainsetId(), config.parallelism(), space.metric());
     new RunsTable(spark, config.dataRoot()).prepare(); // once, not by trials racing on a new table or its schema
+    stages.lap("prepare runs table");
     ExecutorService pool = Executors.newFixedThreadPool(config.parallelism());
     List<Trial> trials = new ArrayList<>();
     try {
-      List<Future<RunsTable.Run>> futures = new ArrayList<>();
+      List<Future<TrainJob.Result>> futures = new ArrayList<>();
       for (Map<String, String> o : plan) {
         futures.add(pool.submit(() -> new TrainJob(new TrainConfig(config.dataRoot(), config.trainsetId(),
-            space.modelType(), Optional.empty(), o, 0.5, config.seed())).run(spark).run()));
+            space.modelType(), Optional.empty(), o, 0.5, config.seed())).run(spark)));
       }
       for (int i = 0; i < futures.size(); i++) {
-        RunsTable.Run run = futures.get(i).get();
-        trials.add(new Trial(i + 1, plan.get(i), run));
+        TrainJob.Result result = futures.get(i).get();
+        RunsTable.Run run = result.run();
+        trials.add(new Trial(i + 1, plan.get(i), run, result.stageSeconds()));
         LOG.info("{}: trial {}/{} {} = {} ({})", tuneId, i + 1, plan.size(), space.metric(),
             String.format("%.4f", run.metrics().get(space.metric())), plan.get(i));
       }
@@ -110,12 +122,18 @@ public final class TuneJob {
       pool.shutdownNow();
       awaitTrials(pool);
     }
+    stages.lap("trials"); // wall time of all trials, --parallelism at a time
+    StageTimes summed = new StageTimes();
+    trials.forEach(t -> t.stageSeconds().forEach(summed::add));
     Comparator<Trial> byMetric = Comparator.comparingDouble(t -> t.run().metrics().get(space.metric()));
     // Stream.max keeps the first of equals: on a tie the earlier trial wins
     Trial best = trials.stream().max(space.lowerIsBetter() ? byMetric.reversed() : byMetric).orElseThrow();
     Optional<ModelRegistry.ModelVersion> registered = config.register().map(name ->
         new ModelRegistry(spark, config.dataRoot()).register(best.run().runId(),
             Optional.of(name).filter(n -> !n.isBlank())));
+    if (registered.isPresent()) {
+      stages.lap("register best");
+    }
     Map<String, Object> summary = new LinkedHashMap<>();
     summary.put("tune_id", tuneId);
     summary.put("space", space);
@@ -125,7 +143,8 @@ public final class TuneJob {
         t.run().runId(), "metrics", t.run().metrics())).toList());
     HadoopFiles.writeAtomically(spark, config.dataRoot().resolve("artifacts/" + tuneId + "/trials.json"),
         Json.toPrettyJson(summary));
-    return new Result(tuneId, space.metric(), trials, best, registered);
+    stages.lap("write trials.json");
+    return new Result(tuneId, space.metric(), trials, best, registered, stages.seconds(), summed.seconds());
   }
 
   /**

@@ -200,6 +200,13 @@ class TrainJobTest {
     RunsTable.Run best = runs.subList(0, 3).stream()
         .min(java.util.Comparator.comparingDouble(x -> x.metrics().get("log_loss"))).orElseThrow();
     assertTrue(r.out().contains("best trial") && r.out().contains(best.runId()), r.out());
+    // where the time went: the tune's own stages (all trials as one), then the trials' stages summed over them
+    String secs = " \\d+\\.\\d s"; // a minus sign cannot match
+    assertTrue(r.out().lines().anyMatch(l -> l.matches("  time: prepare runs table" + secs + " · trials" + secs
+        + " · register best" + secs + " · write trials.json" + secs)), r.out());
+    assertTrue(r.out().lines().anyMatch(l -> l.matches("  trials' time, summed over 3 trial\\(s\\): "
+        + "read and check trainset" + secs + " · record start" + secs + " · fit" + secs + " · evaluate on test split"
+        + secs + " · write artifacts" + secs + " · record run" + secs)), r.out());
     var registered = new dev.kiln.registry.ModelRegistry(spark, root).resolve("clicks-tuned", "1");
     assertEquals(best.runId(), registered.runId());
     assertEquals(dev.kiln.registry.ModelRegistry.Stage.CANDIDATE, registered.stage());
@@ -213,6 +220,26 @@ class TrainJobTest {
     assertTrue(refused.err().contains("unknown parameter 'depth'") && refused.err().contains("bad-space.yaml"),
         refused.err());
     assertEquals(runsBefore + 3, new RunsTable(spark, root).list().size(), "nothing trained for a bad space");
+
+    // --json: the same stages as stage_seconds, each trial with its own, and their sums
+    Cli.Result json = Cli.run("tune", "--trainset", trainset.id(), "--space", space.toString(), "--trials", "1",
+        "--data-root", root.toString(), "--json");
+    assertEquals(0, json.exitCode(), json.err());
+    JsonNode tune = Json.JSON.readTree(json.out().strip());
+    assertStages(tune.get("stage_seconds"), "prepare runs table", "trials", "write trials.json");
+    List<String> trainStages = List.of("read and check trainset", "record start", "fit", "evaluate on test split",
+        "write artifacts", "record run");
+    assertStages(tune.get("trials").get(0).get("stage_seconds"), trainStages.toArray(String[]::new));
+    assertStages(tune.get("trial_stage_seconds"), trainStages.toArray(String[]::new));
+    assertEquals(tune.get("trials").get(0).get("stage_seconds"), tune.get("trial_stage_seconds"), "one trial: its own");
+  }
+
+  /** {@code stage_seconds} names exactly these stages, each with a time of zero or more. */
+  private static void assertStages(JsonNode stageSeconds, String... expected) {
+    Map<String, Double> stages = Json.JSON.convertValue(stageSeconds,
+        new com.fasterxml.jackson.core.type.TypeReference<Map<String, Double>>() {});
+    assertEquals(java.util.Set.of(expected), stages.keySet(), String.valueOf(stageSeconds));
+    assertTrue(stages.values().stream().allMatch(v -> v >= 0), String.valueOf(stageSeconds));
   }
 
   @Test
