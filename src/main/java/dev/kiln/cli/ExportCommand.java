@@ -2,7 +2,6 @@ package dev.kiln.cli;
 
 import dev.kiln.common.Json;
 import dev.kiln.common.SparkSessions;
-import dev.kiln.common.StageTimes;
 import dev.kiln.tables.ExportTable;
 import dev.kiln.tables.TableCatalog;
 import java.util.Optional;
@@ -53,7 +52,7 @@ final class ExportCommand implements Callable<Integer> {
     } else {
       o.printf("exported %s version %d: %,d rows as %s to %s%n", r.table(), r.version(), r.rows(), r.format(),
           r.out());
-      o.println("  time: " + StageTimes.line(r.stageSeconds()));
+      Summaries.printStages(o, r.stageSeconds(), r.stagePeakHeapMib());
     }
     return 0;
   }

@@ -1,7 +1,6 @@
 package dev.kiln.cli;
 
 import dev.kiln.common.Json;
-import dev.kiln.common.StageTimes;
 import dev.kiln.common.SparkSessions;
 import dev.kiln.features.FeatureConfig;
 import dev.kiln.features.FeatureJob;
@@ -53,7 +52,7 @@ final class FeaturesCommand implements Callable<Integer> {
     out.printf("  new rows %,d, updated rows %,d; version %d has %,d rows%s (%.1f s)%n", r.newRows(),
         r.updatedRows(), r.tableVersion(), r.tableRows(), r.statsWritten() ? ", statistics written" : "",
         r.seconds());
-    out.println("  time: " + StageTimes.line(r.stageSeconds()));
+    Summaries.printStages(out, r.stageSeconds(), r.stagePeakHeapMib());
     return 0;
   }
 }

@@ -2,7 +2,6 @@ package dev.kiln.cli;
 
 import dev.kiln.common.ExitCodes;
 import dev.kiln.common.Json;
-import dev.kiln.common.StageTimes;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.SparkSessions;
 import dev.kiln.monitor.MonitorConfig;
@@ -72,6 +71,7 @@ final class MonitorCommand implements Callable<Integer> {
       json.put("report_path", r.reportPath().orElse(null));
       json.put("report", rep);
       json.put("stage_seconds", r.stageSeconds());
+      json.put("stage_peak_heap_mib", r.stagePeakHeapMib());
       out.println(Json.toJson(json));
     } else {
       long alerts = rep.features().stream().filter(f -> f.status() == MonitorReport.Status.ALERT).count();
@@ -81,7 +81,7 @@ final class MonitorCommand implements Callable<Integer> {
       rep.reasons().forEach(reason -> out.println("  - " + reason));
       out.println("  results in meta.monitoring (monitor_id " + r.monitorId() + ")");
       r.reportPath().ifPresent(p -> out.println("  report " + p));
-      out.println("  time: " + StageTimes.line(r.stageSeconds()));
+      Summaries.printStages(out, r.stageSeconds(), r.stagePeakHeapMib());
     }
     return rep.verdict() == MonitorReport.Status.ALERT ? ExitCodes.THRESHOLD_CROSSED : ExitCodes.OK;
   }

@@ -1,7 +1,6 @@
 package dev.kiln.cli;
 
 import dev.kiln.common.Json;
-import dev.kiln.common.StageTimes;
 import dev.kiln.common.Secrets;
 import dev.kiln.common.SparkSessions;
 import dev.kiln.score.ScoreConfig;
@@ -76,7 +75,7 @@ final class ScoreCommand implements Callable<Integer> {
     out.printf("  mean score %.4f, %,d predicted positive; features from %s@%d; table version %d%s%n", r.meanScore(),
         r.predictedPositive(), r.history(), r.historyVersion(), r.tableVersion(),
         r.explained() > 0 ? "; top " + r.explained() + " contributions per prediction" : "");
-    out.println("  time: " + StageTimes.line(r.stageSeconds()));
+    Summaries.printStages(out, r.stageSeconds(), r.stagePeakHeapMib());
     return 0;
   }
 }

@@ -36,7 +36,18 @@ final class Summaries {
     out.printf("  %-18s version %-4d %s%n", r.table(), last.bronzeVersion(), r.bronzePath());
     out.printf("  %-18s version %-4d %s%n", r.table().replace("bronze.", "quarantine."), last.quarantineVersion(),
         r.quarantinePath());
-    out.println("  time: " + StageTimes.line(r.stageSeconds()));
+    printStages(out, r.stageSeconds(), r.stagePeakHeapMib());
+  }
+
+  /**
+   * A job summary's lines on its stages: where the time went ({@code time:}) and the driver's peak heap
+   * ({@code heap:}), both from {@link StageTimes}.
+   */
+  static void printStages(PrintWriter out, Map<String, Double> stageSeconds, Map<String, Long> stagePeakHeapMib) {
+    out.println("  time: " + StageTimes.line(stageSeconds));
+    if (!stagePeakHeapMib.isEmpty()) {
+      out.println("  heap: peak per stage " + StageTimes.heapLine(stagePeakHeapMib));
+    }
   }
 
   static Map<String, Object> ingestJson(IngestResult r) {
@@ -53,6 +64,7 @@ final class Summaries {
     m.put("quarantine_path", r.quarantinePath());
     m.put("batches", r.batches());
     m.put("stage_seconds", r.stageSeconds());
+    m.put("stage_peak_heap_mib", r.stagePeakHeapMib());
     return m;
   }
 }

@@ -1,7 +1,6 @@
 package dev.kiln.cli;
 
 import dev.kiln.common.Json;
-import dev.kiln.common.StageTimes;
 import dev.kiln.common.SparkSessions;
 import dev.kiln.registry.ModelRegistry;
 import dev.kiln.registry.RunsTable;
@@ -71,6 +70,7 @@ final class TrainCommand implements Callable<Integer> {
       Map<String, Object> json = new java.util.LinkedHashMap<>(Json.JSON.convertValue(run,
           new com.fasterxml.jackson.core.type.TypeReference<Map<String, Object>>() {}));
       json.put("stage_seconds", r.stageSeconds());
+      json.put("stage_peak_heap_mib", r.stagePeakHeapMib());
       out.println(Json.toJson(json));
       return 0;
     }
@@ -81,7 +81,7 @@ final class TrainCommand implements Callable<Integer> {
         + " F1 %.3f%n", m.get("roc_auc"), m.get("pr_auc"), m.get("log_loss"), m.get("brier"), m.get("threshold"),
         m.get("precision"), m.get("recall"), m.get("f1"));
     out.println("  artifacts " + run.artifacts());
-    out.println("  time: " + StageTimes.line(r.stageSeconds()));
+    Summaries.printStages(out, r.stageSeconds(), r.stagePeakHeapMib());
     registered.ifPresent(v -> out.println("  registered " + ModelsCommand.describe(v)));
     return 0;
   }

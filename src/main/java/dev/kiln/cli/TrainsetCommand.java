@@ -3,7 +3,6 @@ package dev.kiln.cli;
 import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.SparkSessions;
-import dev.kiln.common.StageTimes;
 import dev.kiln.features.TrainsetConfig;
 import dev.kiln.features.TrainsetJob;
 import dev.kiln.features.TrainsetManifest;
@@ -81,6 +80,7 @@ final class TrainsetCommand implements Callable<Integer> {
       r.identicalToOriginal().ifPresent(i -> json.put("identical_to_original", i));
       json.put("manifest", m);
       json.put("stage_seconds", r.stageSeconds());
+      json.put("stage_peak_heap_mib", r.stagePeakHeapMib());
       out.println(Json.toJson(json));
     } else {
       out.printf("trainset %s%s from %s version %d (source %s version %d)%n", m.id(),
@@ -95,7 +95,7 @@ final class TrainsetCommand implements Callable<Integer> {
       out.printf("  fingerprint %s; data %s%n", m.fingerprint(), m.dataPath());
       r.identicalToOriginal().ifPresent(i -> out.printf("  rebuilt from %s: %s%n", m.rebuiltFrom(),
           i ? "identical rows" : "ROWS DIFFER"));
-      out.println("  time: " + StageTimes.line(r.stageSeconds()));
+      Summaries.printStages(out, r.stageSeconds(), r.stagePeakHeapMib());
     }
     if (r.identicalToOriginal().isPresent() && !r.identicalToOriginal().get()) {
       throw new KilnUserException("rebuilt trainset " + m.id() + " differs from " + m.rebuiltFrom());

@@ -64,7 +64,7 @@ final class TuneCommand implements Callable<Integer> {
     TextTable.print(out, List.of("trial", "run", r.metric(), "seconds", "params"), rows);
     out.printf("%s: best trial %d, run %s, %s %.4f%n", r.tuneId(), r.best().number(), r.best().run().runId(),
         r.metric(), r.best().run().metrics().get(r.metric()));
-    out.println("  time: " + StageTimes.line(r.stageSeconds()));
+    Summaries.printStages(out, r.stageSeconds(), r.stagePeakHeapMib());
     out.printf("  trials' time, summed over %d trial(s): %s%n", r.trials().size(),
         StageTimes.line(r.trialStageSeconds()));
     r.registered().ifPresent(v -> out.println("registered " + ModelsCommand.describe(v)));

@@ -125,7 +125,8 @@ public final class FeatureJob {
         updatedRows, tableVersion, tableRows, String.format("%.1f", seconds));
     return new FeatureResult(featureRef.toString(), featurePath, spec.name(), spec.version(), mode,
         nothingNew ? "no new rows in " + sourceRef : plan.reason(), sourceRef.toString(),
-        sourceVersion, newRows, updatedRows, tableVersion, tableRows, statsWritten, seconds, stages.seconds());
+        sourceVersion, newRows, updatedRows, tableVersion, tableRows, statsWritten, seconds, stages.seconds(),
+        stages.peakHeapMib());
   }
 
   private record Plan(String mode, String reason) {}

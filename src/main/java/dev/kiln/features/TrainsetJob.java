@@ -74,10 +74,11 @@ public final class TrainsetJob {
 
   /**
    * @param reused       the trainset already existed (same inputs, same split): nothing was written
-   * @param stageSeconds where the run's time went, stage by stage ({@link StageTimes})
+   * @param stageSeconds     where the run's time went, stage by stage ({@link StageTimes})
+   * @param stagePeakHeapMib the driver's peak heap per stage in MiB ({@link StageTimes#peakHeapMib})
    */
   public record Result(TrainsetManifest manifest, boolean reused, Optional<Boolean> identicalToOriginal,
-                       Map<String, Double> stageSeconds) {}
+                       Map<String, Double> stageSeconds, Map<String, Long> stagePeakHeapMib) {}
 
   private final TrainsetConfig config;
 
@@ -124,13 +125,14 @@ public final class TrainsetJob {
       }
       LOG.info("trainset {} already exists: same feature version and split", id);
       stages.lap("find existing trainset");
-      return new Result(m, true, Optional.empty(), stages.seconds());
+      return new Result(m, true, Optional.empty(), stages.seconds(), stages.peakHeapMib());
     }
     TrainsetManifest draft = new TrainsetManifest(id, Instant.now().toString(), featureRef.toString(), version,
         spec.name(), state.featureSetVersion(), state.hash(), state.specJson(), state.sourceTable(),
         state.sourceVersion(), split, Map.of(), Map.of(), null, root.resolve("trainsets/" + id + "/data"), null,
         BuildInfo.gitCommit(), BuildInfo.libraryVersions());
-    return new Result(materialize(spark, draft, features, spec, stages), false, Optional.empty(), stages.seconds());
+    return new Result(materialize(spark, draft, features, spec, stages), false, Optional.empty(), stages.seconds(),
+        stages.peakHeapMib());
   }
 
   /** Rebuilds a recorded trainset from its manifest as {@code <id>-r<n>} and says whether the rows are identical. */
@@ -153,7 +155,7 @@ public final class TrainsetJob {
         BuildInfo.gitCommit(), BuildInfo.libraryVersions());
     TrainsetManifest rebuilt = materialize(spark, draft, features, original.featureSetSpec(), stages);
     boolean identical = rebuilt.fingerprint().equals(original.fingerprint()) && rebuilt.rows().equals(original.rows());
-    return new Result(rebuilt, false, Optional.of(identical), stages.seconds());
+    return new Result(rebuilt, false, Optional.of(identical), stages.seconds(), stages.peakHeapMib());
   }
 
   static TableRef featureTable(String featureSet) {

@@ -128,7 +128,7 @@ public final class IngestJob {
       LOG.info("nothing new to ingest: all {} file(s) were ingested before", files.size());
     }
     return new IngestResult(bronzeRef.toString(), bronze, quarantine, files.size(), alreadyIngested, results,
-        stages.seconds());
+        stages.seconds(), stages.peakHeapMib());
   }
 
   /** Two runs resuming one batch at once write the same data; Delta lets one commit and the other learns here. */

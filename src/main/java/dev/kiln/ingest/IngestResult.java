@@ -4,12 +4,19 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
-/** What one {@code kiln ingest} run did, summed over its batches (usually one). */
+/**
+ * What one {@code kiln ingest} run did, summed over its batches (usually one).
+ *
+ * @param stageSeconds     where the run's time went, stage by stage ({@link dev.kiln.common.StageTimes})
+ * @param stagePeakHeapMib the driver's peak heap per stage in MiB ({@link dev.kiln.common.StageTimes#peakHeapMib})
+ */
 public record IngestResult(String table, String bronzePath, String quarantinePath, int filesListed,
-                           int filesAlreadyIngested, List<BatchResult> batches, Map<String, Double> stageSeconds) {
+                           int filesAlreadyIngested, List<BatchResult> batches, Map<String, Double> stageSeconds,
+                           Map<String, Long> stagePeakHeapMib) {
   public IngestResult {
     batches = List.copyOf(batches);
     stageSeconds = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(stageSeconds)); // in order
+    stagePeakHeapMib = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(stagePeakHeapMib));
   }
 
   public long read() {

@@ -62,9 +62,14 @@ public final class MonitorJob {
   private static final int AUC_BINS = 1000;
   private static final int FALLBACK_BINS = 20;
 
-  /** The report, what was monitored, and where things went. */
+  /**
+   * The report, what was monitored, and where things went.
+   *
+   * @param stageSeconds     where the run's time went, stage by stage ({@link StageTimes})
+   * @param stagePeakHeapMib the driver's peak heap per stage in MiB ({@link StageTimes#peakHeapMib})
+   */
   public record Result(MonitorReport report, String monitorId, Optional<String> reportPath, int rowsWritten,
-                       Map<String, Double> stageSeconds) {}
+                       Map<String, Double> stageSeconds, Map<String, Long> stagePeakHeapMib) {}
 
   private final MonitorConfig config;
 
@@ -302,7 +307,8 @@ public final class MonitorJob {
     stages.lap("report");
     LOG.info("monitor {} on {}: {} ({} reasons) in {} s", version.ref(), what, verdict.id(), reasons.size(),
         seconds(stages));
-    return new Result(report, monitorId, reportPath.map(Path::toString), rows.size(), stages.seconds());
+    return new Result(report, monitorId, reportPath.map(Path::toString), rows.size(), stages.seconds(),
+        stages.peakHeapMib());
   }
 
   /** The trainset rows of its last {@code days} days (all rows when 0). */

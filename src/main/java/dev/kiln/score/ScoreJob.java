@@ -54,11 +54,16 @@ public final class ScoreJob {
   public static final String FEATURES = "features";
   public static final String BATCH = "batch_id";
 
-  /** What a scoring run wrote. */
+  /**
+   * What a scoring run wrote.
+   *
+   * @param stageSeconds     where the run's time went, stage by stage ({@link StageTimes})
+   * @param stagePeakHeapMib the driver's peak heap per stage in MiB ({@link StageTimes#peakHeapMib})
+   */
   public record Result(String model, int version, String alias, String runId, String table, String path,
                        String batchId, long rows, long predictedPositive, double meanScore, long tableVersion,
                        String input, Long inputVersion, String history, long historyVersion, int explained,
-                       double seconds, Map<String, Double> stageSeconds) {}
+                       double seconds, Map<String, Double> stageSeconds, Map<String, Long> stagePeakHeapMib) {}
 
   private final ScoreConfig config;
 
@@ -173,6 +178,6 @@ public final class ScoreJob {
     return new Result(version.name(), version.version(), alias, run.runId(), outRef.toString(), outPath,
         config.batchId(), rows, stats.isNullAt(1) ? 0 : stats.getLong(1), stats.isNullAt(2) ? 0 : stats.getDouble(2),
         tableVersion, input.description(), input.version().orElse(null), historyRef.toString(), historyVersion,
-        config.explain(), seconds, stages.seconds());
+        config.explain(), seconds, stages.seconds(), stages.peakHeapMib());
   }
 }

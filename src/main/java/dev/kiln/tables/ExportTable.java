@@ -26,9 +26,12 @@ public final class ExportTable {
   public record Config(String table, Format format, String out, Optional<Long> version, Optional<String> where,
                        boolean overwrite) {}
 
-  /** @param stageSeconds where the run's time went, stage by stage ({@link StageTimes}) */
+  /**
+   * @param stageSeconds     where the run's time went, stage by stage ({@link StageTimes})
+   * @param stagePeakHeapMib the driver's peak heap per stage in MiB ({@link StageTimes#peakHeapMib})
+   */
   public record Result(String table, long version, long rows, String out, String format,
-                       Map<String, Double> stageSeconds) {}
+                       Map<String, Double> stageSeconds, Map<String, Long> stagePeakHeapMib) {}
 
   private final SparkSession spark;
   private final TableCatalog catalog;
@@ -82,6 +85,6 @@ public final class ExportTable {
     }
     String format = c.format().name().toLowerCase(Locale.ROOT);
     stages.lap("write " + format); // reads the version's rows (again) and writes them
-    return new Result(e.ref().toString(), version, rows, c.out(), format, stages.seconds());
+    return new Result(e.ref().toString(), version, rows, c.out(), format, stages.seconds(), stages.peakHeapMib());
   }
 }

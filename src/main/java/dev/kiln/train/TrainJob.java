@@ -53,8 +53,14 @@ public final class TrainJob {
   private static final DateTimeFormatter RUN_TIME = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")
       .withZone(ZoneOffset.UTC);
 
-  /** What a run produced. */
-  public record Result(RunsTable.Run run, Evaluation.Result evaluation, Map<String, Double> stageSeconds) {}
+  /**
+   * What a run produced.
+   *
+   * @param stageSeconds     where the run's time went, stage by stage ({@link StageTimes})
+   * @param stagePeakHeapMib the driver's peak heap per stage in MiB ({@link StageTimes#peakHeapMib})
+   */
+  public record Result(RunsTable.Run run, Evaluation.Result evaluation, Map<String, Double> stageSeconds,
+                       Map<String, Long> stagePeakHeapMib) {}
 
   private final TrainConfig config;
   private final ModelParams params;
@@ -138,7 +144,7 @@ public final class TrainJob {
       stages.lap("record run");
       LOG.info("run {}: test ROC AUC {} in {} s", runId, String.format("%.4f", evaluation.metrics().get("roc_auc")),
           run.durationS());
-      return new Result(run, evaluation, stages.seconds());
+      return new Result(run, evaluation, stages.seconds(), stages.peakHeapMib());
     } catch (Throwable e) { // also errors, and checked exceptions Scala code throws undeclared
       recordFailure(spark, runs, running, artifacts, e);
       throw e;

@@ -50,19 +50,24 @@ public final class TuneJob {
     }
   }
 
-  /** One trial: its overrides, the run it produced and where that run's time went ({@link TrainJob.Result}). */
+  /**
+   * One trial: its overrides, the run it produced, where that run's time went and its peak heap per stage
+   * ({@link TrainJob.Result}; trials side by side share the heap, so each one's peaks include the others').
+   */
   public record Trial(int number, Map<String, String> overrides, RunsTable.Run run,
-                      Map<String, Double> stageSeconds) {}
+                      Map<String, Double> stageSeconds, Map<String, Long> stagePeakHeapMib) {}
 
   /**
    * @param stageSeconds      where the tune's wall time went, stage by stage ({@link StageTimes}): all trials are one
    *                          stage, however many ran at a time
+   * @param stagePeakHeapMib  the driver's peak heap per stage in MiB ({@link StageTimes#peakHeapMib}); that of the
+   *                          trials stage is at least every trial's own
    * @param trialStageSeconds the trials' own stages, summed over the trials (with {@code parallelism} above 1 they
    *                          add up to more than the wall time of the trials stage)
    */
   public record Result(String tuneId, String metric, List<Trial> trials, Trial best,
                        Optional<ModelRegistry.ModelVersion> registered, Map<String, Double> stageSeconds,
-                       Map<String, Double> trialStageSeconds) {}
+                       Map<String, Long> stagePeakHeapMib, Map<String, Double> trialStageSeconds) {}
 
   private final Config config;
   private final TuneSpace space;
@@ -106,7 +111,7 @@ public final class TuneJob {
       for (int i = 0; i < futures.size(); i++) {
         TrainJob.Result result = futures.get(i).get();
         RunsTable.Run run = result.run();
-        trials.add(new Trial(i + 1, plan.get(i), run, result.stageSeconds()));
+        trials.add(new Trial(i + 1, plan.get(i), run, result.stageSeconds(), result.stagePeakHeapMib()));
         LOG.info("{}: trial {}/{} {} = {} ({})", tuneId, i + 1, plan.size(), space.metric(),
             String.format("%.4f", run.metrics().get(space.metric())), plan.get(i));
       }
@@ -144,7 +149,8 @@ public final class TuneJob {
     HadoopFiles.writeAtomically(spark, config.dataRoot().resolve("artifacts/" + tuneId + "/trials.json"),
         Json.toPrettyJson(summary));
     stages.lap("write trials.json");
-    return new Result(tuneId, space.metric(), trials, best, registered, stages.seconds(), summed.seconds());
+    return new Result(tuneId, space.metric(), trials, best, registered, stages.seconds(), stages.peakHeapMib(),
+        summed.seconds());
   }
 
   /**

@@ -88,17 +88,24 @@ class FeaturesCliTest {
         "--test-fraction", "0.25", "--validation-fraction", "0");
     assertEquals(0, t.exitCode(), t.err());
     assertTrue(t.out().contains("split time"), t.out());
-    // the summary ends with where the time went, stage by stage in the order they ran (a minus sign cannot match)
+    // the summary ends with where the time went, stage by stage in the order they ran (a minus sign cannot match),
+    // then the driver's peak heap in the same stages
     String secs = " \\d+\\.\\d s";
     String time = "  time: read feature table" + secs + " · split" + secs + " · write trainset" + secs
         + " · count and fingerprint" + secs + " · record manifest" + secs;
-    assertTrue(t.out().lines().anyMatch(l -> l.matches(time)), t.out());
+    String mib = " [1-9][\\d,]* MiB"; // the JVM's heap is never 0 MiB
+    String heap = "  heap: peak per stage read feature table" + mib + " · split" + mib + " · write trainset" + mib
+        + " · count and fingerprint" + mib + " · record manifest" + mib;
+    List<String> lines = t.out().lines().toList();
+    int timeLine = lines.stream().filter(l -> l.matches(time)).findFirst().map(lines::indexOf).orElse(-1);
+    assertTrue(timeLine >= 0 && timeLine + 1 < lines.size() && lines.get(timeLine + 1).matches(heap), t.out());
     String id = t.out().lines().findFirst().orElseThrow().split(" ")[1];
     Cli.Result again = Cli.run("trainset", "--as-of", id, "--data-root", root().toString());
     assertEquals(0, again.exitCode(), again.err());
     assertTrue(again.out().contains("identical rows"), again.out());
 
-    // --json has the same as stage_seconds: a rebuild reads the recorded split, a reused trainset writes nothing
+    // --json has the same as stage_seconds (and stage_peak_heap_mib): a rebuild reads the recorded split, a reused
+    // trainset writes nothing
     Cli.Result rebuilt = Cli.run("trainset", "--as-of", id, "--data-root", root().toString(), "--json");
     assertEquals(0, rebuilt.exitCode(), rebuilt.err());
     Map<?, ?> rebuiltJson = Json.JSON.readValue(rebuilt.out().strip(), Map.class);
@@ -112,11 +119,18 @@ class FeaturesCliTest {
     assertStages(reusedJson, "read feature table", "split", "find existing trainset");
   }
 
-  /** The result's {@code stage_seconds} names exactly these stages, each with a time of zero or more. */
+  /**
+   * The result's {@code stage_seconds} names exactly these stages, each with a time of zero or more, and its
+   * {@code stage_peak_heap_mib} the same stages, each with a whole number of MiB above zero.
+   */
   private static void assertStages(Map<?, ?> json, String... expected) {
     Map<?, ?> stages = (Map<?, ?>) json.get("stage_seconds");
     assertEquals(java.util.Set.of(expected), stages.keySet(), String.valueOf(json));
     assertTrue(stages.values().stream().allMatch(v -> ((Number) v).doubleValue() >= 0), String.valueOf(stages));
+    Map<?, ?> heap = (Map<?, ?>) json.get("stage_peak_heap_mib");
+    assertEquals(stages.keySet(), heap.keySet(), String.valueOf(json));
+    assertTrue(heap.values().stream().allMatch(v -> v instanceof Integer || v instanceof Long), String.valueOf(heap));
+    assertTrue(heap.values().stream().allMatch(v -> ((Number) v).longValue() > 0), String.valueOf(heap));
   }
 
   private void userError(Cli.Result r, String... expected) {

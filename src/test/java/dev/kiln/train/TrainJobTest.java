@@ -85,7 +85,9 @@ class TrainJobTest {
       assertTrue(stages != null && stages.containsKey("read and check trainset") && stages.containsKey("fit xgboost")
           && stages.containsKey("record run")
           && stages.values().stream().allMatch(v -> v >= 0), json);
-      return new TrainJob.Result(run, null, stages);
+      Map<String, Long> peakHeap = Json.JSON.convertValue(node.get("stage_peak_heap_mib"),
+          new com.fasterxml.jackson.core.type.TypeReference<Map<String, Long>>() {});
+      return new TrainJob.Result(run, null, stages, peakHeap);
     } catch (IOException | InterruptedException e) {
       throw new IllegalStateException(e);
     }
