@@ -198,7 +198,7 @@ public final class FeatureStats {
    * Row counts per (column, key) for every column in one scan and one aggregation: each row becomes one
    * (column, key) pair per column (its histogram bin for numeric columns, its value for categorical ones; nulls
    * dropped), counted by a hash aggregation that combines map-side, so only a few hundred groups are shuffled per
-   * task where a sum per bin and a group-by per category cost a scan and an aggregation each (bench/README).
+   * task where a sum per bin and a group-by per category cost a scan and an aggregation each.
    * Columns from {@code firstTopK} on keep only their {@link #TOP_K} largest counts (ties by value), in that order,
    * so a column with millions of values never reaches the driver.
    */
