@@ -215,6 +215,9 @@ public class ScoreBench {
     double transformContribS = contribS.get("saved PipelineModel.transform + contributions (before)");
     double applyTopKS = contribS.get("kiln model apply + top-" + EXPLAIN_K + " explanations");
     double dmatrixS = median(dmatrixTimes);
+    // the same ratio round by round (both cases ran back to back in each round): steadier than the ratio of medians
+    // when the machine's speed drifts during the run
+    double applyPerRound = perRoundRatio("plain predict", "kiln model apply");
 
     // --- the pieces of an end-to-end run, timed apart (the features piece was timed above, before any caching) ---
     double checkS = Double.NaN;
@@ -282,6 +285,7 @@ public class ScoreBench {
       System.out.printf("| %s | %s | %s | %s |%n", (Object[]) t);
     }
     System.out.printf("(plain DMatrix construction from a float[]: %.3f s, not in the plain figures)%n", dmatrixS);
+    System.out.printf("kiln model apply vs plain predict, median of the rounds' own ratios: %.2fx%n", applyPerRound);
     System.out.println();
     for (var e : lastJobs.entrySet()) {
       JobLog.print("Spark jobs of the last ScoreJob --explain " + e.getKey() + " run, by call site", e.getValue());
@@ -312,6 +316,7 @@ public class ScoreBench {
     json.put("run_id", run.runId());
     json.put("plain_dmatrix_s", dmatrixS);
     json.put("ratio_apply_vs_plain_rows_per_s", plainS / applyS);
+    json.put("ratio_apply_vs_plain_per_round_median", applyPerRound);
     json.put("ratio_apply_contrib_vs_plain_rows_per_s", plainContribS / applyContribS);
     json.put("ratio_pipeline_transform_vs_plain_rows_per_s", plainS / transformS);
     if (endToEnd) {
@@ -425,6 +430,18 @@ public class ScoreBench {
       medians.put(name, median(t));
     });
     return medians;
+  }
+
+  /** Median over the rounds of time(numerator case) / time(denominator case), from the times {@link #interleaved} kept. */
+  @SuppressWarnings("unchecked")
+  static double perRoundRatio(String numerator, String denominator) {
+    List<Double> a = (List<Double>) json.get(numerator);
+    List<Double> b = (List<Double>) json.get(denominator);
+    List<Double> ratios = new ArrayList<>();
+    for (int i = 0; i < a.size(); i++) {
+      ratios.add(a.get(i) / b.get(i));
+    }
+    return median(ratios);
   }
 
   interface TimedBody {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Batch-scoring speed vs plain xgboost4j:
-#   bench/score.sh [ROWS=1000000] [SCORE_ROWS=200000] [REPEATS=3] [EXPLAIN_ROWS=min(SCORE_ROWS, 20000)]
+#   bench/score.sh [ROWS=1000000] [SCORE_ROWS=1000000] [REPEATS=3] [EXPLAIN_ROWS=min(SCORE_ROWS, 20000)]
 # Reuses (or builds, via bench/features.sh) target/bench-features-ROWS; trains, registers and promotes an XGBoost
 # champion there if it has none; generates SCORE_ROWS later events of the same users and items (the week after the
 # history); then bench/ScoreBench.java compares, in one JVM: plain xgboost4j predict / predictContrib, Kiln's model
@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 rows="${1:-1000000}"
-score_rows="${2:-200000}"
+score_rows="${2:-1000000}"
 repeats="${3:-3}"
 explain_rows="${4:-$(( score_rows < 20000 ? score_rows : 20000 ))}"
 work="target/bench-features-$rows"

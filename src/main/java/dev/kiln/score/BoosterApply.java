@@ -53,14 +53,16 @@ final class BoosterApply extends ModelApply {
   private final Map<String, IndexedInput> indexed;
   private final VectorAssembler assembler;
   private final XGBoostClassificationModel xgb;
+  private final int batchRows;
 
   private BoosterApply(PipelineModel model, List<Transformer> featureStages, Map<String, IndexedInput> indexed,
-                       VectorAssembler assembler, XGBoostClassificationModel xgb) {
+                       VectorAssembler assembler, XGBoostClassificationModel xgb, int batchRows) {
     this.model = model;
     this.featureStages = featureStages;
     this.indexed = indexed;
     this.assembler = assembler;
     this.xgb = xgb;
+    this.batchRows = batchRows;
   }
 
   /**
@@ -96,7 +98,13 @@ final class BoosterApply extends ModelApply {
         run.add(featureStages.get(s));
       }
     }
-    return Optional.of(new BoosterApply(model, List.copyOf(run), Map.copyOf(indexed), assembler, xgb));
+    return Optional.of(new BoosterApply(model, List.copyOf(run), Map.copyOf(indexed), assembler, xgb,
+        BoosterBatches.BATCH_ROWS));
+  }
+
+  /** The same, predicting {@code rows} rows per native call (tests: batches that fill and then run short). */
+  BoosterApply withBatchRows(int rows) {
+    return new BoosterApply(model, featureStages, indexed, assembler, xgb, rows);
   }
 
   /** The booster inputs whose category lookups the batches do instead of a StringIndexer stage (for tests). */
@@ -141,7 +149,7 @@ final class BoosterApply extends ModelApply {
     var booster = JavaSparkContext.fromSparkContext(spark.sparkContext())
         .broadcast(TaskBooster.of(xgb.nativeBooster(), taskCpus));
     BoosterBatches batches = new BoosterBatches(booster, carried.size(), vocabularies, xgb.getMissing(),
-        contributions);
+        contributions, batchRows);
     // Spark's internal rows in and out: queryExecution().toRdd() is what Dataset.rdd() (and so XGBoost4J-Spark's
     // transform) runs too, minus the conversion to external Rows; internalCreateDataFrame is Spark's own way back
     // (private[sql] in Scala, public to Java: an internal API of the pinned Spark 3.5, ModelApplyTest covers it)

@@ -52,7 +52,12 @@ class ModelApplyTest {
     // the category columns are indexed in the batches, not by the StringIndexer's UDF
     assertEquals(java.util.Set.of("i_category", "i_device", "i_country"), ((BoosterApply) fast).indexedInBatches());
     ModelApply pipeline = new ModelApply.PipelineApply(model);
+    // also in batches of 97 rows: every partition fills batches (one matrix reused) and ends on a short one
+    ModelApply smallBatches = ((BoosterApply) fast).withBatchRows(97);
     for (boolean contributions : new boolean[] {false, true}) {
+      Dataset<Row> small = smallBatches.apply(rows, carried, contributions);
+      assertEquals(rows.count(), small.count(), "batches of 97 rows");
+      assertEquals(0, small.exceptAll(pipeline.apply(rows, carried, contributions)).count(), "batches of 97 rows");
       Dataset<Row> a = fast.apply(rows, carried, contributions);
       Dataset<Row> b = pipeline.apply(rows, carried, contributions);
       assertEquals(List.of(b.columns()), List.of(a.columns()));
