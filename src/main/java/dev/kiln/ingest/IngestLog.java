@@ -58,7 +58,10 @@ final class IngestLog {
   record Batch(long seq, String id, List<SourceFile> files) {}
 
   /** What the log says about one table: files already ingested, an interrupted batch, the next batch number. */
-  record State(Set<String> committedFiles, Optional<Batch> interrupted, long nextSeq) {}
+  record State(Set<String> committedFiles, Optional<Batch> interrupted, long nextSeq) {
+    /** A log with no entries: nothing ingested, nothing interrupted, batch 1 next (what {@link #state} reads). */
+    static final State EMPTY = new State(Set.of(), Optional.empty(), 1);
+  }
 
   private final SparkSession spark;
   private final String path;

@@ -46,6 +46,14 @@ class IngestJobTest {
     return spark.read().format("delta").load(root.resolve("tables/" + layer + "/events"));
   }
 
+  /** A first run takes the state of the log it creates as {@code State.EMPTY} instead of reading it back. */
+  @Test
+  void anEmptyLogReadsAsTheEmptyState() {
+    String path = tmp.resolve("ingest_log").toString();
+    DeltaTables.createIfAbsent(spark, path, IngestLog.SCHEMA, Optional.empty(), "test");
+    assertEquals(IngestLog.State.EMPTY, new IngestLog(spark, path).state("events"));
+  }
+
   @Test
   void dirtyDataIsAccountedForExactlyAsTheTruthSays() {
     GenerateResult truth = new EventGenerator(new GenerateConfig(12_000, tmp.resolve("src"), 5, 0.06, 3)).generate();
