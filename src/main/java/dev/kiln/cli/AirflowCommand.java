@@ -14,6 +14,7 @@ import dev.kiln.airflow.TriggerResult;
 import dev.kiln.airflow.WaitResult;
 import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.Messages;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
@@ -26,7 +27,6 @@ import java.time.LocalDateTime;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeParseException;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
@@ -503,7 +503,7 @@ final class AirflowCommand implements Runnable {
     try {
       node = mapper.readTree(json);
     } catch (IOException e) {
-      throw new KilnUserException(where + " is not valid JSON: " + firstLine(e.getMessage()));
+      throw new KilnUserException(where + " is not valid JSON: " + Messages.firstLine(e.getMessage(), "unreadable"));
     }
     if (node == null || !node.isObject()) {
       throw new KilnUserException(where + " must be a JSON object, e.g. '{\"date\": \"2024-05-01\"}'");
@@ -511,13 +511,5 @@ final class AirflowCommand implements Runnable {
     @SuppressWarnings("unchecked")
     Map<String, Object> map = mapper.convertValue(node, Map.class);
     return map;
-  }
-
-  private static String firstLine(String message) {
-    if (message == null) {
-      return "unreadable";
-    }
-    List<String> lines = new ArrayList<>(message.lines().toList());
-    return lines.isEmpty() ? "unreadable" : lines.get(0).strip();
   }
 }

@@ -100,15 +100,9 @@ public final class Json {
       JsonLocation loc = e.getLocation();
       String where = loc == null ? sourceName
           : sourceName + ", line " + loc.getLineNr() + ", column " + loc.getColumnNr();
-      throw new KilnUserException("invalid config: " + firstLine(e.getOriginalMessage()) + " (" + where + ")");
+      throw new KilnUserException("invalid config: " + Messages.firstLine(e.getOriginalMessage(), "unreadable") + " ("
+          + where + ")");
     }
   }
 
-  static String firstLine(String message) {
-    if (message == null) {
-      return "unreadable";
-    }
-    int nl = message.indexOf('\n');
-    return (nl < 0 ? message : message.substring(0, nl)).trim();
-  }
 }

@@ -3,6 +3,7 @@ package dev.kiln.ingest;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.univocity.parsers.csv.CsvParser;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.Messages;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -133,15 +134,8 @@ final class SourceCheck {
     try {
       return Arrays.asList(spark.read().parquet(file).schema().fieldNames());
     } catch (RuntimeException e) {
-      throw new KilnUserException("cannot read Parquet file (" + file + "): " + firstLine(e.getMessage()));
+      throw new KilnUserException("cannot read Parquet file (" + file + "): "
+          + Messages.firstLine(e.getMessage(), "unknown error"));
     }
-  }
-
-  private static String firstLine(String s) {
-    if (s == null) {
-      return "unknown error";
-    }
-    int nl = s.indexOf('\n');
-    return nl < 0 ? s : s.substring(0, nl);
   }
 }

@@ -9,6 +9,7 @@ import dev.kiln.common.DataRoot;
 import dev.kiln.common.DeltaTables;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.TableRef;
+import dev.kiln.common.Messages;
 import dev.kiln.ingest.ColumnSpec;
 import dev.kiln.ingest.PiiHasher;
 import dev.kiln.ingest.SchemaSpec;
@@ -81,7 +82,7 @@ record ScoreInput(Dataset<Row> rows, String description, Optional<TableRef> tabl
         raw.schema();
       } catch (Exception e) {
         throw new KilnUserException("--where '" + config.where().get() + "' is not a valid filter on the input ("
-            + description + "): " + firstLine(e.getMessage()));
+            + description + "): " + Messages.firstLine(e.getMessage(), ""));
       }
     }
     Dataset<Row> typed = conform(raw, signature, description);
@@ -238,9 +239,5 @@ record ScoreInput(Dataset<Row> rows, String description, Optional<TableRef> tabl
       rows = rows.withColumn(c, hash.apply(col("`" + c + "`").cast(DataTypes.StringType)));
     }
     return rows;
-  }
-
-  private static String firstLine(String message) {
-    return message == null ? "" : message.lines().findFirst().orElse("");
   }
 }

@@ -3,6 +3,7 @@ package dev.kiln.tables;
 import dev.kiln.common.DeltaTables;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.StageTimes;
+import dev.kiln.common.Messages;
 import io.delta.tables.DeltaTable;
 import java.io.IOException;
 import java.util.Locale;
@@ -68,8 +69,8 @@ public final class ExportTable {
         df.schema(); // analyse now, so a bad filter fails before anything is written
       } catch (Exception ex) {
         if (ex instanceof AnalysisException) {
-          throw new KilnUserException("invalid --where '" + c.where().get() + "': " + SqlQuery.oneLine(
-              ex.getMessage()));
+          throw new KilnUserException("invalid --where '" + c.where().get() + "': " + Messages.firstLine(
+              ex.getMessage(), "unknown error"));
         }
         throw ex;
       }

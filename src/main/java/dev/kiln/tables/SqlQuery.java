@@ -1,6 +1,7 @@
 package dev.kiln.tables;
 
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.Messages;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.spark.sql.AnalysisException;
@@ -45,10 +46,10 @@ public final class SqlQuery {
         throw syntaxError(p);
       }
       if (e instanceof AnalysisException a) {
-        throw new KilnUserException("SQL error: " + oneLine(a.getSimpleMessage()));
+        throw new KilnUserException("SQL error: " + Messages.firstLine(a.getSimpleMessage(), "unknown error"));
       }
       if (e instanceof UnsupportedOperationException u) { // DDL on the data root's catalog (KilnCatalog)
-        throw new KilnUserException("SQL error: " + oneLine(u.getMessage()));
+        throw new KilnUserException("SQL error: " + Messages.firstLine(u.getMessage(), "unknown error"));
       }
       throw e;
     }
@@ -65,7 +66,8 @@ public final class SqlQuery {
   private static KilnUserException syntaxError(ParseException e) {
     String where = e.line().isDefined() ? " (line " + e.line().get() + ", position "
         + (((Integer) e.startPosition().getOrElse(() -> 0)) + 1) + ")" : "";
-    String message = oneLine(e.getMessage()).replaceAll("\\(line \\d+, pos \\d+\\)$", "").trim();
+    String message = Messages.firstLine(e.getMessage(), "unknown error")
+        .replaceAll("\\(line \\d+, pos \\d+\\)$", "").trim();
     return new KilnUserException("SQL syntax error: " + message + where);
   }
 
@@ -86,17 +88,5 @@ public final class SqlQuery {
       }
     }
     return inner.stream().anyMatch(SqlQuery::writes);
-  }
-
-  static String oneLine(String message) {
-    if (message == null) {
-      return "unknown error";
-    }
-    for (String line : message.split("\\R")) {
-      if (!line.isBlank()) {
-        return line.trim();
-      }
-    }
-    return message.trim();
   }
 }

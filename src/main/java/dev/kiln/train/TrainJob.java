@@ -11,6 +11,7 @@ import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.PipelineStages;
 import dev.kiln.common.StageTimes;
+import dev.kiln.common.Messages;
 import dev.kiln.features.FeaturePipeline;
 import dev.kiln.features.FeatureSetSpec;
 import dev.kiln.features.TrainsetJob;
@@ -26,7 +27,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.UUID;
 import java.util.function.Consumer;
 import ml.dmlc.xgboost4j.scala.spark.XGBoostClassificationModel;
@@ -201,26 +201,23 @@ public final class TrainJob {
   static String errorLine(Throwable e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
       if (t instanceof KilnUserException k) {
-        return firstLine(k.getMessage());
+        return Messages.firstLine(k.getMessage(), "");
       }
     }
     Throwable root = e;
     while (root.getCause() != null && root.getCause() != root) {
       root = root.getCause();
     }
-    String text = firstLine(e.toString());
-    String cause = firstLine(root.toString());
-    if (root != e && !text.contains(root.getMessage() == null ? cause : firstLine(root.getMessage()))) {
+    String text = Messages.firstLine(e.toString(), "");
+    String cause = Messages.firstLine(root.toString(), "");
+    String rootMessage = root.getMessage() == null ? cause : Messages.firstLine(root.getMessage(), "");
+    if (root != e && !text.contains(rootMessage)) {
       text += " (cause: " + cause + ")";
     }
     return text.length() <= MAX_ERROR ? text : text.substring(0, MAX_ERROR - 3) + "...";
   }
 
   private static final int MAX_ERROR = 2000;
-
-  private static String firstLine(String s) {
-    return s == null ? "" : s.strip().lines().findFirst().orElse("");
-  }
 
   /** The feature stages with one more stage (the model, or the step that prepares the vector for it) at the end. */
   private static PipelineStage[] withModel(List<PipelineStage> featureStages, PipelineStage model) {
