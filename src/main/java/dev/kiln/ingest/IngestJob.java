@@ -97,7 +97,9 @@ public final class IngestJob {
     // Empty tables first: a run killed during its first data write then leaves a Delta table (with unreferenced
     // files that VACUUM removes), never a directory of loose Parquet files.
     // a log this run creates is empty, so its state is known without reading it back: that read was the JVM's first
-    // Spark query (cold 100k-row first ingest, four interleaved pairs: 30.1 s -> 27.2 s mean without it)
+    // Spark query (cold 100k-row first ingest, four interleaved pairs: 30.1 s -> 27.2 s mean without it). A first run
+    // started at the same moment may journal batch 1 meanwhile: IngestLog.started then stops this run before any data
+    // is written when its files differ, and with the same files both write that batch, as two runs resuming it do.
     boolean newLog = !DeltaTables.exists(spark, logPath);
     String created = DeltaTables.commitMetadata("ingest", Map.of("action", "create table"));
     DeltaTables.createIfAbsent(spark, bronze, bronzeSchema(), Optional.of(SchemaSpec.EVENT_DATE), created);

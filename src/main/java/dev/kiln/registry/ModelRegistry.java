@@ -7,6 +7,7 @@ import dev.kiln.common.DeltaTables;
 import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.TableRef;
+import dev.kiln.common.Messages;
 import io.delta.exceptions.DeltaConcurrentModificationException;
 import io.delta.tables.DeltaTable;
 import java.sql.Timestamp;
@@ -189,7 +190,7 @@ public final class ModelRegistry {
       return ModelSignature.of(spark, root, run).toJson();
     } catch (Exception e) { // also Hadoop's checked exceptions, which Scala code throws undeclared
       LOG.warn("run {}: no input signature stored with the registration ({})", run.runId(),
-          e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse(""));
+          Messages.firstLine(e.getMessage(), e.getClass().getSimpleName()));
       return null;
     }
   }

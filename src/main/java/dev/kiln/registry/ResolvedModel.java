@@ -2,6 +2,7 @@ package dev.kiln.registry;
 
 import dev.kiln.common.DataRoot;
 import dev.kiln.common.KilnUserException;
+import dev.kiln.common.Messages;
 import dev.kiln.features.TrainsetJob;
 import dev.kiln.features.TrainsetManifest;
 import org.apache.spark.sql.SparkSession;
@@ -32,7 +33,7 @@ public record ResolvedModel(ModelRegistry.ModelVersion version, String alias, Mo
       return org.apache.spark.ml.PipelineModel.load(path);
     } catch (Exception e) { // Hadoop's InvalidInputException is checked, and Scala does not declare it
       throw new KilnUserException("model " + version.ref() + ": cannot load its pipeline (" + path + "): "
-          + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage().lines().findFirst().orElse("")));
+          + Messages.firstLine(e.getMessage(), e.getClass().getSimpleName()));
     }
   }
 }
