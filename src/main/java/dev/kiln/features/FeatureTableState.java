@@ -3,12 +3,10 @@ package dev.kiln.features;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.kiln.common.DeltaTables;
 import dev.kiln.common.Json;
-import io.delta.tables.DeltaTable;
 import java.io.IOException;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
 
 /**
@@ -29,10 +27,10 @@ record FeatureTableState(long commitVersion, String featureSet, int featureSetVe
 
   /** The state at the latest version, or at {@code atOrBefore} (from the history, which must still hold it). */
   static Optional<FeatureTableState> at(SparkSession spark, String path, Optional<Long> atOrBefore) {
-    List<Row> last = DeltaTable.forPath(spark, path).history(1).select("version", "userMetadata").collectAsList();
-    long latest = last.get(0).getLong(0);
+    DeltaTables.Commit last = DeltaTables.commits(spark, path, Optional.of(1)).get(0);
+    long latest = last.version();
     if (atOrBefore.isEmpty() || atOrBefore.get() >= latest) {
-      Optional<FeatureTableState> unmirrored = fromCommit(last.get(0));
+      Optional<FeatureTableState> unmirrored = fromCommit(last);
       if (unmirrored.isPresent()) {
         return unmirrored;
       }
@@ -57,11 +55,11 @@ record FeatureTableState(long commitVersion, String featureSet, int featureSetVe
 
   /** The newest features commit at or before {@code atOrBefore} still in the log (tables from before the properties). */
   private static Optional<FeatureTableState> fromHistory(SparkSession spark, String path, Optional<Long> atOrBefore) {
-    for (Row r : DeltaTable.forPath(spark, path).history().select("version", "userMetadata").collectAsList()) {
-      if (atOrBefore.isPresent() && r.getLong(0) > atOrBefore.get()) {
+    for (DeltaTables.Commit c : DeltaTables.commits(spark, path, Optional.empty())) {
+      if (atOrBefore.isPresent() && c.version() > atOrBefore.get()) {
         continue;
       }
-      Optional<FeatureTableState> s = fromCommit(r);
+      Optional<FeatureTableState> s = fromCommit(c);
       if (s.isPresent()) {
         return s;
       }
@@ -70,14 +68,14 @@ record FeatureTableState(long commitVersion, String featureSet, int featureSetVe
   }
 
   /** The state a {@code kiln features} data commit recorded in its metadata; empty for any other commit. */
-  private static Optional<FeatureTableState> fromCommit(Row r) {
-    if (r.isNullAt(1)) {
+  private static Optional<FeatureTableState> fromCommit(DeltaTables.Commit c) {
+    if (c.userMetadata().isEmpty()) {
       return Optional.empty();
     }
     try {
-      JsonNode m = Json.JSON.readTree(r.getString(1));
+      JsonNode m = Json.JSON.readTree(c.userMetadata().get());
       if ("features".equals(m.path("job").asText()) && m.has("source_version") && m.has("spec")) {
-        return Optional.of(new FeatureTableState(r.getLong(0), m.path("feature_set").asText(),
+        return Optional.of(new FeatureTableState(c.version(), m.path("feature_set").asText(),
             m.path("feature_set_version").asInt(), m.path("feature_set_hash").asText(), m.path("spec").asText(),
             m.path("source_table").asText(), m.path("source_version").asLong()));
       }
