@@ -88,7 +88,7 @@ final class DemoCommand implements Callable<Integer> {
             result.accepted(), result.quarantined(), result.duplicates()));
     var spark = SparkSessions.getOrCreate("kiln demo");
     FeatureResult features = new FeatureJob(new FeatureConfig(root, Path.of("conf/features/clicks.yaml"),
-        Optional.empty(), false, true)).run(spark);
+        Optional.empty(), false, false)).run(spark);
     step(out, 3, "features", features.mode().equals("up-to-date") ? "nothing new (features.clicks is up to date)"
         : String.format("%s: %,d new rows, %,d updated; %s has %,d rows (%.0f s)", features.mode(),
             features.newRows(), features.updatedRows(), features.featureTable(), features.tableRows(),

@@ -17,7 +17,8 @@ import picocli.CommandLine.Option;
     description = {"Compute a feature set into the Delta table features.<name>, keyed by the event key.",
         "Aggregates use only events strictly before each row's event time. The first run computes every row; later "
             + "runs process only new source rows (and the rows late events affect) and give the same values as a "
-            + "full recompute. Statistics of each table version go to meta.feature_stats."})
+            + "full recompute. Statistics of a version go to meta.feature_stats when a trainset is built from it "
+            + "(or with --stats)."})
 final class FeaturesCommand implements Callable<Integer> {
   @Option(names = "--feature-set", required = true, paramLabel = "FILE",
       description = "Feature-set spec, e.g. conf/features/clicks.yaml.")
@@ -30,8 +31,12 @@ final class FeaturesCommand implements Callable<Integer> {
   @Option(names = "--full", description = "Recompute every row instead of only what new source rows affect.")
   boolean full;
 
-  // a plain flag: picocli's negatable form with a "--no-" name and a true default read --no-stats as "compute"
-  @Option(names = "--no-stats", description = "Skip feature statistics (computed by default).")
+  @Option(names = "--stats", description = "Also compute the new version's feature statistics now (kiln trainset "
+      + "computes them for the version it is built from, the baseline monitoring compares against).")
+  boolean stats;
+
+  // the default since statistics moved to kiln trainset: still accepted so that existing scripts keep working
+  @Option(names = "--no-stats", hidden = true)
   boolean noStats;
 
   @Mixin
@@ -40,7 +45,7 @@ final class FeaturesCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     FeatureJob job = new FeatureJob(new FeatureConfig(common.dataRoot(), featureSet,
-        Optional.ofNullable(sourceTable), full, !noStats));
+        Optional.ofNullable(sourceTable), full, stats));
     FeatureResult r = job.run(SparkSessions.getOrCreate("kiln features " + job.spec().name()));
     PrintWriter out = common.out();
     if (common.json) {

@@ -1,7 +1,9 @@
 package dev.kiln.features;
 
+import static org.apache.spark.sql.functions.broadcast;
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.min;
 
 import dev.kiln.common.DataRoot;
 import dev.kiln.common.DeltaTables;
@@ -17,6 +19,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
+import org.apache.spark.SparkThrowable;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
@@ -42,6 +45,7 @@ public final class FeatureJob {
   static final String PROP_HASH = "kiln.feature_set.hash";
   static final String PROP_SPEC = "kiln.feature_set.spec";
   private static final String IS_NEW = "_is_new";
+  static final String CHANGE_DATA_FEED = "delta.enableChangeDataFeed";
 
   private final FeatureConfig config;
   private final FeatureSetSpec spec;
@@ -96,7 +100,8 @@ public final class FeatureJob {
         newRows = writeFull(spark, events, columns, featurePath, commitMeta);
         stages.lap("windows and write (full)");
       } else if (plan.mode().equals("incremental")) {
-        long[] counts = writeIncremental(spark, events, columns, featurePath, commitMeta);
+        long[] counts = writeIncremental(spark, events, columns, sourcePath, plan.processed(), sourceVersion,
+            featurePath, commitMeta, stages);
         newRows = counts[0];
         updatedRows = counts[1];
         stages.lap("windows and merge (incremental)");
@@ -129,7 +134,12 @@ public final class FeatureJob {
         stages.peakHeapMib());
   }
 
-  private record Plan(String mode, String reason) {}
+  /** What the run does; {@code processed} is the source version the table reflects (-1 when none). */
+  private record Plan(String mode, String reason, long processed) {
+    Plan(String mode, String reason) {
+      this(mode, reason, -1);
+    }
+  }
 
   /**
    * Decides between a full recompute, an incremental merge and nothing to do ({@code up-to-date}: the source
@@ -176,7 +186,7 @@ public final class FeatureJob {
     if (rewrite.isPresent()) {
       return new Plan("full", "source was rewritten since version " + processed + " (" + rewrite.get() + ")");
     }
-    return new Plan("incremental", "source version " + processed + " -> " + sourceVersion);
+    return new Plan("incremental", "source version " + processed + " -> " + sourceVersion, processed);
   }
 
   private static final Set<String> NO_DATA_CHANGE = Set.of("OPTIMIZE", "VACUUM START", "VACUUM END",
@@ -184,20 +194,20 @@ public final class FeatureJob {
 
   /** The first commit after {@code from} that did more than append rows, e.g. a DELETE, UPDATE or overwrite. */
   private static Optional<String> firstRewrite(SparkSession spark, String sourcePath, long from, long to) {
-    List<Row> commits = DeltaTable.forPath(spark, sourcePath).history()
-        .where(col("version").gt(from).and(col("version").leq(to)))
-        .select("version", "operation", "operationParameters").orderBy("version").collectAsList();
+    List<DeltaTables.Commit> commits = DeltaTables.commits(spark, sourcePath, Optional.empty()).stream()
+        .filter(c -> c.version() > from && c.version() <= to)
+        .sorted(java.util.Comparator.comparingLong(DeltaTables.Commit::version)).toList();
     if (commits.size() != to - from) {
       // Delta cleaned up log entries since the processed version: what happened there is unknown, so recompute.
       return Optional.of("its log since version " + from + " was cleaned up");
     }
-    for (Row c : commits) {
-      String op = c.getString(1);
-      Map<String, String> params = c.isNullAt(2) ? Map.of() : c.getJavaMap(2);
+    for (DeltaTables.Commit c : commits) {
+      String op = c.operation();
+      Map<String, String> params = c.parameters();
       boolean append = (op.equals("WRITE") || op.equals("STREAMING UPDATE"))
           && String.valueOf(params.getOrDefault("mode", params.get("outputMode"))).equals("Append");
       if (!append && !NO_DATA_CHANGE.contains(op)) {
-        return Optional.of(op + " at version " + c.getLong(0));
+        return Optional.of(op + " at version " + c.version());
       }
     }
     return Optional.empty();
@@ -225,15 +235,65 @@ public final class FeatureJob {
     return lastOperationMetric(spark, featurePath, "numOutputRows");
   }
 
-  /** Merges new rows and the rows they affect; returns {new rows, updated rows}. */
-  private long[] writeIncremental(SparkSession spark, Dataset<Row> events, FeatureColumns columns,
-                                  String featurePath, String commitMeta) {
+  /** The source rows not yet in the feature table, cached, with how they were found. */
+  private record NewRows(Dataset<Row> rows, long count, String foundBy) {}
+
+  /**
+   * The source rows not yet in the feature table. When the source records a change data feed (Kiln's bronze tables
+   * do), they are the rows appended since the processed version {@code from} (the plan checked that every commit
+   * since appended rows), less any key the table holds already (normally none: a killed run's MERGE, or a source
+   * that repeats keys); else, or when a version in the range recorded no changes, every source key is compared with
+   * every key of the table.
+   */
+  private NewRows newRows(SparkSession spark, String sourcePath, long from, long to, Dataset<Row> events,
+                          FeatureColumns columns, String featurePath) {
     String key = spec.eventKey();
     Dataset<Row> existing = spark.read().format("delta").load(featurePath).select(key);
+    if ("true".equalsIgnoreCase(DeltaTables.properties(spark, sourcePath).get(CHANGE_DATA_FEED))) {
+      Dataset<Row> fresh = null;
+      try { // Delta checks the range when the query is planned (here by persist)
+        Dataset<Row> appended = columns.events(spark.read().format("delta").option("readChangeFeed", "true")
+            .option("startingVersion", from + 1).option("endingVersion", to).load(sourcePath)
+            .where(col("_change_type").equalTo("insert")));
+        Dataset<Row> known = existing.join(broadcast(appended.select(key)), new String[] {key}, "left_semi");
+        fresh = appended.join(known, new String[] {key}, "left_anti").persist(StorageLevel.MEMORY_AND_DISK());
+        return new NewRows(fresh, fresh.count(), "change data feed");
+      } catch (Exception e) { // Delta's AnalysisException is a checked exception, thrown unchecked from Scala
+        if (fresh != null) {
+          fresh.unpersist();
+        }
+        if (!missingChangeData(e)) {
+          throw e;
+        }
+        LOG.info("{} recorded no changes for some version from {} to {}: finding new rows by key", sourcePath,
+            from + 1, to);
+      }
+    }
     Dataset<Row> fresh = events.join(existing, new String[] {key}, "left_anti")
         .persist(StorageLevel.MEMORY_AND_DISK());
+    return new NewRows(fresh, fresh.count(), "by key");
+  }
+
+  /** Delta's error for a change-feed range with a version that recorded no changes (the feed was off then). */
+  private static boolean missingChangeData(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof SparkThrowable st && "DELTA_MISSING_CHANGE_DATA".equals(st.getErrorClass())) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Merges new rows and the rows they affect; returns {new rows, updated rows}. */
+  private long[] writeIncremental(SparkSession spark, Dataset<Row> events, FeatureColumns columns, String sourcePath,
+                                  long processed, long sourceVersion, String featurePath, String commitMeta,
+                                  StageTimes stages) {
+    String key = spec.eventKey();
+    NewRows found = newRows(spark, sourcePath, processed, sourceVersion, events, columns, featurePath);
+    Dataset<Row> fresh = found.rows();
     try {
-      long freshCount = fresh.count();
+      long freshCount = found.count();
+      stages.lap("find new rows (" + found.foundBy() + ")");
       if (freshCount == 0) {
         return new long[] {0, 0};
       }
@@ -256,11 +316,14 @@ public final class FeatureJob {
       for (String c : columns.tableColumns()) {
         insert.put(c, "s." + c);
       }
-      Dataset<Row> source = changes;
+      // Every changed row is a new row or a later row of an entity with new rows, so none is older than the earliest
+      // new event: the MERGE leaves the partitions before its date alone instead of joining the whole table.
+      String condition = "t." + key + " = s." + key + earliestDateCondition(events, fresh);
+      Dataset<Row> merged = changes; // computed once: Delta materializes a MERGE source (merge.materializeSource)
       // MERGE takes no commit options: it runs in a private session carrying the metadata.
       DeltaTables.withCommitMetadata(spark, commitMeta, session -> {
         DeltaTable.forPath(session, featurePath).as("t")
-            .merge(source.as("s"), "t." + key + " = s." + key)
+            .merge(merged.as("s"), condition)
             .whenMatched("s." + IS_NEW + " IS NULL").updateExpr(update)
             .whenNotMatched("s." + IS_NEW).insertExpr(insert)
             .execute();
@@ -271,6 +334,24 @@ public final class FeatureJob {
     } finally {
       fresh.unpersist();
     }
+  }
+
+  /**
+   * {@code " AND (t.event_date >= DATE'...' OR t.event_date IS NULL)"} for the earliest date among the source rows at
+   * or after the earliest new event (from the data, not derived from the time: any date rule holds), or nothing.
+   */
+  private static String earliestDateCondition(Dataset<Row> events, Dataset<Row> fresh) {
+    Row first = fresh.agg(min(col(FeatureColumns.TS_MICROS))).first();
+    if (first.isNullAt(0)) {
+      return "";
+    }
+    Row date = events.where(col(FeatureColumns.TS_MICROS).geq(first.getLong(0)))
+        .agg(min(col(FeatureColumns.EVENT_DATE))).first();
+    if (date.isNullAt(0)) {
+      return "";
+    }
+    String column = "t." + FeatureColumns.EVENT_DATE;
+    return " AND (" + column + " >= DATE'" + date.get(0) + "' OR " + column + " IS NULL)";
   }
 
   /**
@@ -300,8 +381,7 @@ public final class FeatureJob {
   }
 
   private static long lastOperationMetric(SparkSession spark, String path, String metric) {
-    Row last = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first();
-    Map<String, String> metrics = last.isNullAt(0) ? Map.of() : last.getJavaMap(0);
+    Map<String, String> metrics = DeltaTables.commits(spark, path, Optional.of(1)).get(0).metrics();
     return Long.parseLong(metrics.getOrDefault(metric, "0"));
   }
 }

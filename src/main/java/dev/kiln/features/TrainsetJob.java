@@ -18,7 +18,6 @@ import dev.kiln.common.Json;
 import dev.kiln.common.KilnUserException;
 import dev.kiln.common.StageTimes;
 import dev.kiln.common.TableRef;
-import io.delta.tables.DeltaTable;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -125,14 +124,29 @@ public final class TrainsetJob {
       }
       LOG.info("trainset {} already exists: same feature version and split", id);
       stages.lap("find existing trainset");
+      writeStats(spark, root, spec, featureRef, version, features, stages);
       return new Result(m, true, Optional.empty(), stages.seconds(), stages.peakHeapMib());
     }
     TrainsetManifest draft = new TrainsetManifest(id, Instant.now().toString(), featureRef.toString(), version,
         spec.name(), state.featureSetVersion(), state.hash(), state.specJson(), state.sourceTable(),
         state.sourceVersion(), split, Map.of(), Map.of(), null, root.resolve("trainsets/" + id + "/data"), null,
         BuildInfo.gitCommit(), BuildInfo.libraryVersions());
-    return new Result(materialize(spark, draft, features, spec, stages), false, Optional.empty(), stages.seconds(),
-        stages.peakHeapMib());
+    TrainsetManifest built = materialize(spark, draft, features, spec, stages);
+    writeStats(spark, root, spec, featureRef, version, features, stages);
+    return new Result(built, false, Optional.empty(), stages.seconds(), stages.peakHeapMib());
+  }
+
+  /**
+   * Statistics of the feature-table version a trainset is built from, unless recorded already: the baseline
+   * monitoring bins a model's inputs on. Computed here rather than by every {@code kiln features} run, because only
+   * the versions models are trained on are ever compared against.
+   */
+  private static void writeStats(SparkSession spark, DataRoot root, FeatureSetSpec spec, TableRef featureRef,
+                                 long version, Dataset<Row> features, StageTimes stages) {
+    if (new FeatureStats(spark, root).writeIfAbsent(spec, featureRef, version, features)) {
+      LOG.info("statistics of {} version {} written to {}", featureRef, version, FeatureStats.TABLE);
+    }
+    stages.lap("statistics");
   }
 
   /** Rebuilds a recorded trainset from its manifest as {@code <id>-r<n>} and says whether the rows are identical. */
@@ -154,6 +168,7 @@ public final class TrainsetJob {
         original.split(), Map.of(), Map.of(), null, root.resolve("trainsets/" + id + "/data"), originalId,
         BuildInfo.gitCommit(), BuildInfo.libraryVersions());
     TrainsetManifest rebuilt = materialize(spark, draft, features, original.featureSetSpec(), stages);
+    writeStats(spark, root, original.featureSetSpec(), featureRef, original.featureTableVersion(), features, stages);
     boolean identical = rebuilt.fingerprint().equals(original.fingerprint()) && rebuilt.rows().equals(original.rows());
     return new Result(rebuilt, false, Optional.of(identical), stages.seconds(), stages.peakHeapMib());
   }
@@ -175,7 +190,7 @@ public final class TrainsetJob {
    * cleaned up ({@code delta.logRetentionDuration}) or VACUUM deleted data files it needs. {@code note} ends it.
    */
   private static Dataset<Row> readVersion(SparkSession spark, String path, TableRef ref, long version, String note) {
-    boolean kept = !DeltaTable.forPath(spark, path).history().where(col("version").equalTo(version)).isEmpty();
+    boolean kept = DeltaTables.commits(spark, path, Optional.empty()).stream().anyMatch(c -> c.version() == version);
     if (!kept) {
       throw new KilnUserException(ref + " version " + version + " is no longer in the table's log (cleaned up after "
           + "delta.logRetentionDuration); it cannot be read" + note);

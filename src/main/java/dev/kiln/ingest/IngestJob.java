@@ -102,7 +102,10 @@ public final class IngestJob {
     // is written when its files differ, and with the same files both write that batch, as two runs resuming it do.
     boolean newLog = !DeltaTables.exists(spark, logPath);
     String created = DeltaTables.commitMetadata("ingest", Map.of("action", "create table"));
-    DeltaTables.createIfAbsent(spark, bronze, bronzeSchema(), Optional.of(SchemaSpec.EVENT_DATE), created);
+    // The change data feed lets `kiln features` read just the rows appended since its last run. Appends write no
+    // extra files for it (Delta reads the added files themselves as inserts).
+    DeltaTables.createIfAbsent(spark, bronze, bronzeSchema(), Optional.of(SchemaSpec.EVENT_DATE),
+        Map.of("delta.enableChangeDataFeed", "true"), created);
     DeltaTables.createIfAbsent(spark, quarantine, QUARANTINE_SCHEMA, Optional.empty(), created);
     DeltaTables.createIfAbsent(spark, logPath, IngestLog.SCHEMA, Optional.empty(), created);
 

@@ -92,10 +92,10 @@ class FeaturesCliTest {
     // then the driver's peak heap in the same stages
     String secs = " \\d+\\.\\d s";
     String time = "  time: read feature table" + secs + " · split" + secs + " · write trainset" + secs
-        + " · count and fingerprint" + secs + " · record manifest" + secs;
+        + " · count and fingerprint" + secs + " · record manifest" + secs + " · statistics" + secs;
     String mib = " [1-9][\\d,]* MiB"; // the JVM's heap is never 0 MiB
     String heap = "  heap: peak per stage read feature table" + mib + " · split" + mib + " · write trainset" + mib
-        + " · count and fingerprint" + mib + " · record manifest" + mib;
+        + " · count and fingerprint" + mib + " · record manifest" + mib + " · statistics" + mib;
     List<String> lines = t.out().lines().toList();
     int timeLine = lines.stream().filter(l -> l.matches(time)).findFirst().map(lines::indexOf).orElse(-1);
     assertTrue(timeLine >= 0 && timeLine + 1 < lines.size() && lines.get(timeLine + 1).matches(heap), t.out());
@@ -110,13 +110,14 @@ class FeaturesCliTest {
     assertEquals(0, rebuilt.exitCode(), rebuilt.err());
     Map<?, ?> rebuiltJson = Json.JSON.readValue(rebuilt.out().strip(), Map.class);
     assertEquals(true, rebuiltJson.get("identical_to_original"));
-    assertStages(rebuiltJson, "read feature table", "write trainset", "count and fingerprint", "record manifest");
+    assertStages(rebuiltJson, "read feature table", "write trainset", "count and fingerprint", "record manifest",
+        "statistics");
     Cli.Result reused = Cli.run("trainset", "--feature-set", "small", "--data-root", root().toString(), "--split",
         "time", "--test-fraction", "0.25", "--validation-fraction", "0", "--json");
     assertEquals(0, reused.exitCode(), reused.err());
     Map<?, ?> reusedJson = Json.JSON.readValue(reused.out().strip(), Map.class);
     assertEquals(true, reusedJson.get("reused"));
-    assertStages(reusedJson, "read feature table", "split", "find existing trainset");
+    assertStages(reusedJson, "read feature table", "split", "find existing trainset", "statistics");
   }
 
   /**

@@ -49,7 +49,8 @@ class FeaturesKillTest {
     DataRoot killed = DataRoot.of(killedRoot.toString());
     Path table = killedRoot.resolve("tables/features/clicks");
     Path stats = killedRoot.resolve("tables/meta/feature_stats");
-    List<String> cli = List.of("features", "--feature-set", SPEC.toString(), "--data-root", killedRoot.toString());
+    List<String> cli = List.of("features", "--feature-set", SPEC.toString(), "--stats", "--data-root",
+        killedRoot.toString());
     Duration limit = Duration.ofSeconds(240);
     List<KillPoints.Outcome> outcomes = new ArrayList<>();
 
