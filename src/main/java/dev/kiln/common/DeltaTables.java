@@ -22,6 +22,9 @@ import scala.collection.JavaConverters;
 public final class DeltaTables {
   private DeltaTables() {}
 
+  /** The table property that makes Delta record a change data feed (row-level inserts, updates, deletes). */
+  public static final String CHANGE_DATA_FEED = "delta.enableChangeDataFeed";
+
   public static boolean exists(SparkSession spark, String path) {
     return DeltaTable.isDeltaTable(spark, path);
   }

@@ -45,7 +45,6 @@ public final class FeatureJob {
   static final String PROP_HASH = "kiln.feature_set.hash";
   static final String PROP_SPEC = "kiln.feature_set.spec";
   private static final String IS_NEW = "_is_new";
-  static final String CHANGE_DATA_FEED = "delta.enableChangeDataFeed";
 
   private final FeatureConfig config;
   private final FeatureSetSpec spec;
@@ -249,7 +248,7 @@ public final class FeatureJob {
                           FeatureColumns columns, String featurePath) {
     String key = spec.eventKey();
     Dataset<Row> existing = spark.read().format("delta").load(featurePath).select(key);
-    if ("true".equalsIgnoreCase(DeltaTables.properties(spark, sourcePath).get(CHANGE_DATA_FEED))) {
+    if ("true".equalsIgnoreCase(DeltaTables.properties(spark, sourcePath).get(DeltaTables.CHANGE_DATA_FEED))) {
       Dataset<Row> fresh = null;
       try { // Delta checks the range when the query is planned (here by persist)
         Dataset<Row> appended = columns.events(spark.read().format("delta").option("readChangeFeed", "true")

@@ -105,7 +105,7 @@ public final class IngestJob {
     // The change data feed lets `kiln features` read just the rows appended since its last run. Appends write no
     // extra files for it (Delta reads the added files themselves as inserts).
     DeltaTables.createIfAbsent(spark, bronze, bronzeSchema(), Optional.of(SchemaSpec.EVENT_DATE),
-        Map.of("delta.enableChangeDataFeed", "true"), created);
+        Map.of(DeltaTables.CHANGE_DATA_FEED, "true"), created);
     DeltaTables.createIfAbsent(spark, quarantine, QUARANTINE_SCHEMA, Optional.empty(), created);
     DeltaTables.createIfAbsent(spark, logPath, IngestLog.SCHEMA, Optional.empty(), created);
 
