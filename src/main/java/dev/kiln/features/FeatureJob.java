@@ -231,7 +231,7 @@ public final class FeatureJob {
     table.write().format("delta").mode("overwrite").option("overwriteSchema", "true")
         .option("userMetadata", commitMeta)
         .partitionBy(FeatureColumns.EVENT_DATE).save(featurePath);
-    return lastOperationMetric(spark, featurePath, "numOutputRows");
+    return metric(lastOperationMetrics(spark, featurePath), "numOutputRows");
   }
 
   /** The source rows not yet in the feature table, cached, with how they were found. */
@@ -328,8 +328,8 @@ public final class FeatureJob {
             .execute();
         return null;
       });
-      return new long[] {lastOperationMetric(spark, featurePath, "numTargetRowsInserted"),
-          lastOperationMetric(spark, featurePath, "numTargetRowsUpdated")};
+      Map<String, String> metrics = lastOperationMetrics(spark, featurePath);
+      return new long[] {metric(metrics, "numTargetRowsInserted"), metric(metrics, "numTargetRowsUpdated")};
     } finally {
       fresh.unpersist();
     }
@@ -379,8 +379,11 @@ public final class FeatureJob {
     return "_has_" + entity;
   }
 
-  private static long lastOperationMetric(SparkSession spark, String path, String metric) {
-    Map<String, String> metrics = DeltaTables.commits(spark, path, Optional.of(1)).get(0).metrics();
-    return Long.parseLong(metrics.getOrDefault(metric, "0"));
+  private static Map<String, String> lastOperationMetrics(SparkSession spark, String path) {
+    return DeltaTables.commits(spark, path, Optional.of(1)).get(0).metrics();
+  }
+
+  private static long metric(Map<String, String> metrics, String name) {
+    return Long.parseLong(metrics.getOrDefault(name, "0"));
   }
 }
