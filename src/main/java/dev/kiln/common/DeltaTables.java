@@ -25,6 +25,22 @@ public final class DeltaTables {
   /** The table property that makes Delta record a change data feed (row-level inserts, updates, deletes). */
   public static final String CHANGE_DATA_FEED = "delta.enableChangeDataFeed";
 
+  /**
+   * Table properties that write {@code columns} without Parquet dictionary encoding. Delta hands a table's properties
+   * to the Parquet writer of every write into it (write options it does not), and Parquet reads
+   * {@code parquet.enable.dictionary#<column>} per column. For columns whose values are (nearly) all distinct, such as
+   * an event key or an event time, the dictionary only costs: every value is hashed into it until it overflows, then
+   * the page is re-encoded plain. At 1M bronze rows that was a quarter of the bronze write (6.2 s -> 4.6 s warm,
+   * files 6% smaller without it for the event key and time).
+   */
+  public static Map<String, String> withoutDictionary(List<String> columns) {
+    Map<String, String> properties = new LinkedHashMap<>();
+    for (String c : columns) {
+      properties.put("parquet.enable.dictionary#" + c, "false");
+    }
+    return properties;
+  }
+
   public static boolean exists(SparkSession spark, String path) {
     return DeltaTable.isDeltaTable(spark, path);
   }

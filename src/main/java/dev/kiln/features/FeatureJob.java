@@ -224,7 +224,9 @@ public final class FeatureJob {
     Dataset<Row> table = rows.select(columns.tableColumns().stream().map(c -> col(c)).toArray(Column[]::new));
     // Empty table first, as ingest does: a first run killed during its overwrite then leaves a Delta table (no
     // features commit: the next run recomputes), not a directory of loose Parquet files that no run would accept.
+    // (Nearly) unique per row: Parquet dictionaries for the event key and time cost write time and save nothing.
     DeltaTables.createIfAbsent(spark, featurePath, table.schema(), Optional.of(FeatureColumns.EVENT_DATE),
+        DeltaTables.withoutDictionary(List.of(spec.eventKey(), spec.eventTime())),
         DeltaTables.commitMetadata("features", Map.of("action", "create table")));
     // The V2 writer's REPLACE TABLE AS SELECT fails on path tables (delta-io/delta#4671): overwrite instead. The
     // feature-set identity travels in the commit metadata, atomically with the data.

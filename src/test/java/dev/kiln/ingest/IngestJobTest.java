@@ -94,6 +94,36 @@ class IngestJobTest {
     assertEquals(3, log.getList(log.fieldIndex("files")).size());
   }
 
+  /**
+   * The event key and time are written without Parquet dictionaries: table properties that Delta passes to the
+   * writer. The files show it for the time, which this data repeats enough for Parquet to keep a dictionary without
+   * the property (checked by removing it); a unique key's dictionary is dropped after its first page either way, so
+   * for the key the property saves the hashing up to there and the files cannot tell.
+   */
+  @Test
+  void theEventKeyAndTimeAreWrittenWithoutDictionaries() throws IOException {
+    new EventGenerator(new GenerateConfig(3_000, tmp.resolve("src"), 1, 0.0, 0)).generate();
+    DataRoot root = DataRoot.of(tmp.resolve("root").toString());
+    IngestResult r = ingest(tmp.resolve("src").toString(), SourceFormat.CSV, root);
+
+    Path file;
+    try (Stream<Path> files = Files.walk(Path.of(java.net.URI.create(r.bronzePath())))) {
+      file = files.filter(f -> f.toString().endsWith(".parquet") && !f.toString().contains("_delta_log"))
+          .findFirst().orElseThrow();
+    }
+    java.util.Map<String, Boolean> dictionary = new java.util.HashMap<>();
+    try (var reader = org.apache.parquet.hadoop.ParquetFileReader.open(org.apache.parquet.hadoop.util.HadoopInputFile
+        .fromPath(new org.apache.hadoop.fs.Path(file.toUri()), new org.apache.hadoop.conf.Configuration()))) {
+      reader.getFooter().getBlocks().get(0).getColumns().forEach(c -> dictionary.put(c.getPath().toDotString(),
+          c.getEncodings().stream().anyMatch(org.apache.parquet.column.Encoding::usesDictionary)));
+    }
+    assertEquals("false", DeltaTables.properties(spark, r.bronzePath()).get("parquet.enable.dictionary#event_id"));
+    assertEquals("false", DeltaTables.properties(spark, r.bronzePath()).get("parquet.enable.dictionary#timestamp"));
+    assertFalse(dictionary.get("timestamp"), dictionary.toString());
+    assertTrue(dictionary.get("item_id"), dictionary.toString());
+    assertTrue(dictionary.get("device"), dictionary.toString());
+  }
+
   @Test
   void reRunningOnTheSameFilesAddsNothing() {
     new EventGenerator(new GenerateConfig(3_000, tmp.resolve("src"), 1, 0.02, 2)).generate();
