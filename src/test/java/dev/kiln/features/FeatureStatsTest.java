@@ -1,6 +1,7 @@
 package dev.kiln.features;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kiln.common.DataRoot;
 import dev.kiln.testing.SharedSpark;
@@ -68,11 +69,47 @@ class FeatureStatsTest {
     }
     Map<String, Long> devices = new TreeMap<>();
     rows.stream().filter(r -> !r.isNullAt(2)).forEach(r -> devices.merge(r.getString(2), 1L, Long::sum));
+    assertEquals(30L, (long) field(byFeature.get("country"), "distinct"));
+    assertEquals(3L, (long) field(byFeature.get("device"), "distinct"));
     List<Row> top = field(byFeature.get("device"), "top_values");
     assertEquals(devices.entrySet().stream()
             .sorted(Map.Entry.<String, Long>comparingByValue().reversed().thenComparing(Map.Entry.comparingByKey()))
             .map(e -> e.getKey() + "=" + e.getValue()).toList(),
         top.stream().map(r -> r.getString(0) + "=" + r.getLong(1)).toList());
+  }
+
+  /**
+   * Moments, bins and distinct counts are exact; quantiles are sketched over a deterministic sample of the rows
+   * (chosen by the event key's hash) once the table has more rows than the sample size.
+   */
+  @Test
+  void quantilesOfALargeTableComeFromASampleAndEverythingElseFromAllRows(@TempDir Path dir) {
+    FeatureSetSpec spec = new FeatureSetSpec("t", 1, null, null, "event_id", "timestamp", "label", null, List.of(),
+        List.of(new FeatureSetSpec.Categorical("device", "onehot")),
+        List.of(new FeatureSetSpec.Numeric("price_log", "price", "log1p", null, "median", "none")), List.of());
+    long n = 40_000;
+    var table = spark.range(n).selectExpr("concat('ev', id) AS event_id", "CAST(id % 2 AS INT) AS label",
+        "CAST((id * 7919) % 10000 AS DOUBLE) AS price_log", "CONCAT('d', id % 37) AS device");
+    FeatureStats stats = new FeatureStats(spark, DataRoot.of(dir.toString()));
+    List<Row> sampled = stats.compute(spec, 0, table, 2_000);
+    Row price = sampled.stream().filter(r -> r.getString(3).equals("price_log")).findFirst().orElseThrow();
+    assertEquals(n, (long) field(price, "count"));
+    assertEquals(4999.5, field(price, "mean"), 1e-9);
+    assertEquals(9999.0, field(price, "max"), 0.0);
+    assertEquals(n, ((List<Long>) field(price, "hist_counts")).stream().mapToLong(Long::longValue).sum());
+    List<Double> quantiles = field(price, "quantiles");
+    List<Double> exact = field(stats.compute(spec, 0, table, n).stream()
+        .filter(r -> r.getString(3).equals("price_log")).findFirst().orElseThrow(), "quantiles");
+    for (int q = 0; q < FeatureStats.QUANTILES.length; q++) {
+      // the values are uniform on 0..9999: a quantile's value is its rank; 2,000 rows put it within ~3% of rank
+      assertEquals(FeatureStats.QUANTILES[q] * 10_000, quantiles.get(q), 300.0, "quantile " + q);
+      assertEquals(FeatureStats.QUANTILES[q] * 10_000, exact.get(q), 10.0, "quantile " + q);
+    }
+    assertTrue(!quantiles.equals(exact), "the sample's quantiles are the whole table's: no sample was taken");
+    assertEquals(quantiles, field(stats.compute(spec, 0, table, 2_000).stream()
+        .filter(r -> r.getString(3).equals("price_log")).findFirst().orElseThrow(), "quantiles"), "same sample");
+    Row device = sampled.stream().filter(r -> r.getString(3).equals("device")).findFirst().orElseThrow();
+    assertEquals(37L, (long) field(device, "distinct"));
   }
 
   /** A field of a stats row by its name in {@link FeatureStats#SCHEMA} (the computed rows carry no schema). */
