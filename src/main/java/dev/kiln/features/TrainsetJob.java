@@ -269,6 +269,11 @@ public final class TrainsetJob {
     Dataset<Row> rows = features.withColumn(split, splitColumn(draft.split(), spec));
     String meta = DeltaTables.commitMetadata("trainset", Map.of("trainset", draft.id(), "feature_table",
         draft.featureTable(), "feature_table_version", draft.featureTableVersion()));
+    // Created first only to carry the table properties: no Parquet dictionaries for the (nearly) unique event key
+    // and time (see DeltaTables.withoutDictionary); the overwrite keeps them.
+    DeltaTables.createIfAbsent(spark, draft.dataPath(), rows.schema(), Optional.of(split),
+        DeltaTables.withoutDictionary(List.of(spec.eventKey(), spec.eventTime())),
+        DeltaTables.commitMetadata("trainset", Map.of("trainset", draft.id(), "action", "create table")));
     rows.write().format("delta").mode("overwrite").option("overwriteSchema", "true").option("userMetadata", meta)
         .partitionBy(split).save(draft.dataPath());
     stages.lap("write trainset"); // reading the feature rows and assigning each its split happen in the write
