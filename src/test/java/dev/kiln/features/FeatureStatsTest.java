@@ -92,24 +92,27 @@ class FeatureStatsTest {
         "CAST((id * 7919) % 10000 AS DOUBLE) AS price_log", "CONCAT('d', id % 37) AS device");
     FeatureStats stats = new FeatureStats(spark, DataRoot.of(dir.toString()));
     List<Row> sampled = stats.compute(spec, 0, table, 2_000);
-    Row price = sampled.stream().filter(r -> r.getString(3).equals("price_log")).findFirst().orElseThrow();
+    Row price = feature(sampled, "price_log");
     assertEquals(n, (long) field(price, "count"));
     assertEquals(4999.5, field(price, "mean"), 1e-9);
     assertEquals(9999.0, field(price, "max"), 0.0);
     assertEquals(n, ((List<Long>) field(price, "hist_counts")).stream().mapToLong(Long::longValue).sum());
     List<Double> quantiles = field(price, "quantiles");
-    List<Double> exact = field(stats.compute(spec, 0, table, n).stream()
-        .filter(r -> r.getString(3).equals("price_log")).findFirst().orElseThrow(), "quantiles");
+    List<Double> exact = field(feature(stats.compute(spec, 0, table, n), "price_log"), "quantiles");
     for (int q = 0; q < FeatureStats.QUANTILES.length; q++) {
       // the values are uniform on 0..9999: a quantile's value is its rank; 2,000 rows put it within ~3% of rank
       assertEquals(FeatureStats.QUANTILES[q] * 10_000, quantiles.get(q), 300.0, "quantile " + q);
       assertEquals(FeatureStats.QUANTILES[q] * 10_000, exact.get(q), 10.0, "quantile " + q);
     }
     assertTrue(!quantiles.equals(exact), "the sample's quantiles are the whole table's: no sample was taken");
-    assertEquals(quantiles, field(stats.compute(spec, 0, table, 2_000).stream()
-        .filter(r -> r.getString(3).equals("price_log")).findFirst().orElseThrow(), "quantiles"), "same sample");
-    Row device = sampled.stream().filter(r -> r.getString(3).equals("device")).findFirst().orElseThrow();
-    assertEquals(37L, (long) field(device, "distinct"));
+    assertEquals(quantiles, field(feature(stats.compute(spec, 0, table, 2_000), "price_log"), "quantiles"),
+        "same sample");
+    assertEquals(37L, (long) field(feature(sampled, "device"), "distinct"));
+  }
+
+  /** The stats row of one feature. */
+  private static Row feature(List<Row> stats, String name) {
+    return stats.stream().filter(r -> r.getString(3).equals(name)).findFirst().orElseThrow();
   }
 
   /** A field of a stats row by its name in {@link FeatureStats#SCHEMA} (the computed rows carry no schema). */

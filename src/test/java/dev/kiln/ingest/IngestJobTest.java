@@ -15,13 +15,19 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.apache.hadoop.conf.Configuration;
+import org.apache.parquet.column.Encoding;
+import org.apache.parquet.hadoop.ParquetFileReader;
+import org.apache.parquet.hadoop.util.HadoopInputFile;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
@@ -111,14 +117,15 @@ class IngestJobTest {
       file = files.filter(f -> f.toString().endsWith(".parquet") && !f.toString().contains("_delta_log"))
           .findFirst().orElseThrow();
     }
-    java.util.Map<String, Boolean> dictionary = new java.util.HashMap<>();
-    try (var reader = org.apache.parquet.hadoop.ParquetFileReader.open(org.apache.parquet.hadoop.util.HadoopInputFile
-        .fromPath(new org.apache.hadoop.fs.Path(file.toUri()), new org.apache.hadoop.conf.Configuration()))) {
+    Map<String, Boolean> dictionary = new HashMap<>();
+    try (ParquetFileReader reader = ParquetFileReader.open(HadoopInputFile.fromPath(
+        new org.apache.hadoop.fs.Path(file.toUri()), new Configuration()))) {
       reader.getFooter().getBlocks().get(0).getColumns().forEach(c -> dictionary.put(c.getPath().toDotString(),
-          c.getEncodings().stream().anyMatch(org.apache.parquet.column.Encoding::usesDictionary)));
+          c.getEncodings().stream().anyMatch(Encoding::usesDictionary)));
     }
-    assertEquals("false", DeltaTables.properties(spark, r.bronzePath()).get("parquet.enable.dictionary#event_id"));
-    assertEquals("false", DeltaTables.properties(spark, r.bronzePath()).get("parquet.enable.dictionary#timestamp"));
+    Map<String, String> properties = DeltaTables.properties(spark, r.bronzePath());
+    assertEquals("false", properties.get("parquet.enable.dictionary#event_id"));
+    assertEquals("false", properties.get("parquet.enable.dictionary#timestamp"));
     assertFalse(dictionary.get("timestamp"), dictionary.toString());
     assertTrue(dictionary.get("item_id"), dictionary.toString());
     assertTrue(dictionary.get("device"), dictionary.toString());
