@@ -66,8 +66,27 @@ final class Estimators {
 
   /** {@link #device} for this machine and session. */
   static String device(SparkSession spark, String requested) {
-    return device(requested, dev.kiln.common.BuildInfo.xgboostGpuBuild(),
-        java.nio.file.Files.exists(java.nio.file.Path.of("/dev/nvidia0")), spark.sparkContext().isLocal());
+    return device(requested, dev.kiln.common.BuildInfo.xgboostGpuBuild(), localGpus() > 0,
+        spark.sparkContext().isLocal());
+  }
+
+  /** NVIDIA GPUs visible on this machine: the device files {@code /dev/nvidia0}, {@code /dev/nvidia1}, ... */
+  static int localGpus() {
+    String[] names = new java.io.File("/dev").list((dir, name) -> name.matches("nvidia[0-9]+"));
+    return names == null ? 0 : names.length;
+  }
+
+  /**
+   * XGBoost workers when {@code num_workers} is 0: one per task slot, at most 2 (the measured best on 2 cores: two
+   * workers of one thread each). On GPUs in local mode, one per visible GPU instead: every worker of a local session
+   * would open the same device, and XGBoost's collective (NCCL) refuses two ranks on one GPU. (On a cluster the
+   * executors' GPUs are Spark's resource scheduling's business; set num_workers to their number.)
+   */
+  static int defaultWorkers(int slots, String device, boolean localMode, int localGpus) {
+    if (device.equals("cuda") && localMode) {
+      return Math.max(1, Math.min(slots, localGpus));
+    }
+    return Math.min(slots, 2);
   }
 
   /**
@@ -111,7 +130,8 @@ final class Estimators {
                                    boolean earlyStopping) {
     int taskCpus = taskCpus(spark);
     int slots = taskSlots(spark);
-    int workers = p.integer("num_workers") == 0 ? Math.min(slots, 2) : p.integer("num_workers");
+    int workers = p.integer("num_workers") != 0 ? p.integer("num_workers")
+        : defaultWorkers(slots, device, spark.sparkContext().isLocal(), localGpus());
     int nthread = p.integer("nthread") == 0 ? taskCpus : p.integer("nthread");
     if (workers > slots) {
       throw new KilnUserException("num_workers = " + workers + " but Spark has only " + slots + " task slot(s); "
