@@ -21,13 +21,14 @@ class EstimatorsTest {
 
   /** One XGBoost worker per GPU in local mode: two ranks on one GPU are refused by XGBoost's collective. */
   @Test
-  void xgboostWorkersDefaultToTwoSlotsOnTheCpuAndOnePerLocalGpuOnCuda() {
-    assertEquals(2, Estimators.defaultWorkers(16, "cpu", true, 1));
+  void xgboostWorkersDefaultToEveryTaskSlotOnTheCpuAndOnePerLocalGpuOnCuda() {
+    assertEquals(16, Estimators.defaultWorkers(16, "cpu", true, 1));
     assertEquals(1, Estimators.defaultWorkers(1, "cpu", true, 0));
+    assertEquals(8, Estimators.defaultWorkers(8, "cpu", false, 0));
     assertEquals(1, Estimators.defaultWorkers(16, "cuda", true, 1));
     assertEquals(4, Estimators.defaultWorkers(16, "cuda", true, 4));
     assertEquals(2, Estimators.defaultWorkers(2, "cuda", true, 4), "never more than the task slots");
-    assertEquals(2, Estimators.defaultWorkers(16, "cuda", false, 0), "a cluster: as on the CPU");
+    assertEquals(16, Estimators.defaultWorkers(16, "cuda", false, 0), "a cluster: as on the CPU");
   }
 
   @Test
