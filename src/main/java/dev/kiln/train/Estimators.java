@@ -80,7 +80,8 @@ final class Estimators {
    * XGBoost workers when {@code num_workers} is 0. On the CPU, one per task slot, each with {@code spark.task.cpus}
    * threads: on a 16-core machine 16 workers fitted 1M rows in 14.1 s where the earlier cap of two took 21.6 s (same
    * AUC within 0.0002; deploy/gpu/README.md). On GPUs in local mode, one per visible GPU: every worker of a local
-   * session would open the same device, and XGBoost's collective (NCCL) refuses two ranks on one GPU. (On a cluster
+   * session would open the same device, and XGBoost's NCCL communicator refuses two ranks on one GPU ("Multiple
+   * processes within communication group running on same CUDA device is not supported"). (On a cluster
    * the executors' GPUs are Spark's resource scheduling's business; set num_workers to their number.)
    */
   static int defaultWorkers(int slots, String device, boolean localMode, int localGpus) {
