@@ -2,9 +2,9 @@
 # The GPU check: Kiln's `mvn -Pgpu` build on one machine with an NVIDIA GPU, local Spark on all its cores.
 #   mvn -Pgpu -DskipTests package && deploy/gpu/check.sh [ROWS]      (default 1,000,000)
 # ROWS generated events go through generate -> ingest -> features -> trainset; then `kiln train --model xgboost` with
-# device=cuda and on the CPU (the defaults), and the CUDA model is registered, promoted and scores a generated week
-# (with SHAP contributions, on the CPU). Fails unless the CUDA run recorded device=cuda in meta.runs. Prints each
-# step's seconds, the fits' log lines, the GPU's peak utilization and memory while training, and the AUCs.
+# device=cuda and on the CPU (the defaults), and the CUDA model is registered, promoted and scores a generated week.
+# Fails unless the CUDA run recorded device=cuda in meta.runs. Prints each step's seconds, the fits' log lines, the
+# GPU's peak utilization and memory while training, and the AUCs.
 # Env: KILN_JAR (default target/kiln.jar), KILN_JAVA_OPTS (default -Xmx24g), OUT (logs; default a temp folder).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
