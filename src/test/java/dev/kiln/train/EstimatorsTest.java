@@ -34,7 +34,7 @@ class EstimatorsTest {
   @Test
   void aTrainingMatrixThatCannotFitInLocalModeIsRefusedUpFront() {
     var spark = SharedSpark.get();
-    Estimators.checkNativeMemory(spark, 1_000_000, 15); // ~114 MB: fine
+    Estimators.checkNativeMemory(spark, 1_000_000, 15); // ~172 MB: fine
     KilnUserException e = assertThrows(KilnUserException.class,
         () -> Estimators.checkNativeMemory(spark, 100_000_000_000L, 15));
     assertTrue(e.getMessage().startsWith("XGBoost needs about") && e.getMessage().contains("outside the JVM heap"),
