@@ -37,8 +37,8 @@ if [ -n "$smi" ]; then
   echo "GPU while training: max utilization $(cut -d, -f2 "$OUT/smi.csv" | tr -dc '0-9\n' | sort -n | tail -n 1)%," \
     "max memory $(cut -d, -f3 "$OUT/smi.csv" | tr -dc '0-9\n' | sort -n | tail -n 1) MiB"
 fi
-grep -q '"device":"cuda"' "$OUT/train-cuda.out" || { echo "the device=cuda run did not train on the GPU" >&2; exit 1; }
 [ "$rc" = 0 ] || exit 1
+grep -q '"device":"cuda"' "$OUT/train-cuda.out" || { echo "the device=cuda run did not train on the GPU" >&2; exit 1; }
 run="$(grep -o '"run_id":"[^"]*"' "$OUT/train-cuda.out" | head -n 1 | cut -d'"' -f4)"
 step train-cpu "${J[@]}" train --trainset gpu-check --model xgboost --json --data-root "$D/root" || exit 1
 step register "${J[@]}" models register "$run" --data-root "$D/root" || exit 1
