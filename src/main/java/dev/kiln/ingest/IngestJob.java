@@ -1,10 +1,12 @@
 package dev.kiln.ingest;
 
 import static org.apache.spark.sql.functions.col;
-import static org.apache.spark.sql.functions.explode;
+import static org.apache.spark.sql.functions.count;
 import static org.apache.spark.sql.functions.lit;
+import static org.apache.spark.sql.functions.posexplode_outer;
 import static org.apache.spark.sql.functions.row_number;
 import static org.apache.spark.sql.functions.size;
+import static org.apache.spark.sql.functions.sum;
 import static org.apache.spark.sql.functions.to_date;
 import static org.apache.spark.sql.functions.when;
 
@@ -29,10 +31,12 @@ import org.apache.spark.TaskContext;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
 import org.apache.spark.broadcast.Broadcast;
+import org.apache.spark.rdd.RDD;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.SparkSession;
+import org.apache.spark.sql.catalyst.InternalRow;
 import org.apache.spark.sql.expressions.Window;
 import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructField;
@@ -54,10 +58,9 @@ import org.slf4j.LoggerFactory;
  */
 public final class IngestJob {
   private static final Logger LOG = LoggerFactory.getLogger(IngestJob.class);
-  static final String STATUS = "_status";
-  static final String ACCEPTED = "accepted";
-  static final String QUARANTINED = "quarantined";
-  static final String DUPLICATE = "duplicate";
+  private static final String VALID = "_valid";
+  private static final String DUPLICATE_FILE = "_duplicate_file";
+  private static final String DUPLICATE_LINE = "_duplicate_line";
 
   private final IngestConfig config;
   private final SchemaSpec schema;
@@ -226,33 +229,47 @@ public final class IngestJob {
       Timestamp ingestedAt = Timestamp.from(Instant.now());
       LOG.info("batch {}: reading {} file(s) ({} MB)", batch.id(), batch.files().size(),
           batch.files().stream().mapToLong(SourceFile::size).sum() / (1 << 20));
-      // Cached once: the counts and both writes read the classified rows.
-      Dataset<Row> classified = classify(read(batch.files()), batch.id()).persist(StorageLevel.MEMORY_AND_DISK());
+      // Parsed and validated once, then staged in a shuffle partitioned by event date (bronze's layout: each date in
+      // one task, so one file per date and batch): every later step reads that shuffle's files, which Spark keeps
+      // while the RDD is referenced, and no step parses again. Caching the rows instead cost more than parsing them:
+      // at 1M rows Spark's compressed columnar cache was a quarter of the batch's CPU, after a window that had
+      // shuffled and sorted every column to rank the keys (now only the keys are ranked, see duplicateLines).
+      Dataset<Row> parsed = read(batch.files());
+      RDD<InternalRow> staged = parsed.repartition(to_date(col(schema.eventTime()))).queryExecution().toRdd();
+      Dataset<Row> rows = spark.internalCreateDataFrame(staged, parsed.schema(), false)
+          .withColumn(VALID, size(col(RecordValidator.REASONS)).equalTo(0));
+      Dataset<Row> duplicates = null;
       try {
-        Map<String, Long> byStatus = new HashMap<>();
-        for (Row r : classified.groupBy(STATUS).count().collectAsList()) {
-          byStatus.put(r.getString(0), r.getLong(1));
-        }
+        // valid rows, quarantined rows and the count of each reason in one pass: a valid row explodes to one null
+        // reason, a quarantined row to its reasons, of which only the first (position 0) counts the row
+        long valid = 0;
+        long quarantined = 0;
         Map<String, Long> reasons = new HashMap<>();
-        for (Row r : classified.where(col(STATUS).equalTo(QUARANTINED))
-            .select(explode(col(RecordValidator.REASONS)).as("reason")).groupBy("reason").count().collectAsList()) {
-          reasons.put(r.getString(0), r.getLong(1));
+        for (Row r : rows.select(posexplode_outer(col(RecordValidator.REASONS)))
+            .groupBy(col("col")).agg(count(lit(1)), sum(when(col("pos").equalTo(0), 1L).otherwise(0L)))
+            .collectAsList()) {
+          if (r.isNullAt(0)) {
+            valid = r.getLong(1);
+          } else {
+            reasons.put(r.getString(0), r.getLong(1));
+            quarantined += r.getLong(2);
+          }
         }
-        long accepted = byStatus.getOrDefault(ACCEPTED, 0L);
-        long quarantined = byStatus.getOrDefault(QUARANTINED, 0L);
-        long duplicates = byStatus.getOrDefault(DUPLICATE, 0L);
+        duplicates = duplicateLines(rows, batch.id()).persist(StorageLevel.MEMORY_AND_DISK());
+        long duplicateCount = duplicates.count();
+        long accepted = valid - duplicateCount;
         stages.lap("read, validate and dedupe");
         LOG.info("batch {}: read {} rows: {} accepted, {} quarantined, {} duplicates", batch.id(),
-            accepted + quarantined + duplicates, accepted, quarantined, duplicates);
+            valid + quarantined, accepted, quarantined, duplicateCount);
 
         String txnApp = "kiln-ingest:" + table;
         String meta = DeltaTables.commitMetadata("ingest", Map.of("batch", batch.id(), "files",
             batch.files().size(), "source", config.source()));
-        classified.where(col(STATUS).equalTo(QUARANTINED))
+        rows.where(col(VALID).unary_$bang())
             .select(col(RecordValidator.RAW_RECORD).as("raw_record"), col(SchemaSpec.SOURCE_FILE).as("source_file"),
                 col(SchemaSpec.SOURCE_LINE).as("source_line"), col(RecordValidator.REASONS).as("reasons"),
                 lit(batch.id()).as("ingest_batch"), lit(ingestedAt).as("ingested_at"))
-            .coalesce(1)
+            .repartition(1) // not coalesce(1): that would filter every row in one task
             .write().format("delta").mode("append")
             .option("txnAppId", txnApp).option("txnVersion", batch.seq()).option("userMetadata", meta)
             .save(quarantine);
@@ -266,10 +283,13 @@ public final class IngestJob {
         bronzeColumns.add(col(SchemaSpec.SOURCE_LINE));
         bronzeColumns.add(lit(batch.id()).as(SchemaSpec.INGEST_BATCH));
         bronzeColumns.add(lit(ingestedAt).as(SchemaSpec.INGESTED_AT));
-        // One task per event date: each date partition gets one file per batch instead of one per task.
-        classified.where(col(STATUS).equalTo(ACCEPTED))
+        // The staged rows are partitioned by date already. The duplicates are few (or none) in the usual batch, so
+        // Spark broadcasts them and the anti-join keeps that partitioning; a batch of mostly duplicates (the same
+        // rows under another file name) is joined by a shuffle instead, and may write a few files per date.
+        rows.where(col(VALID))
+            .join(duplicates, rows.col(SchemaSpec.SOURCE_FILE).equalTo(duplicates.col(DUPLICATE_FILE))
+                .and(rows.col(SchemaSpec.SOURCE_LINE).equalTo(duplicates.col(DUPLICATE_LINE))), "left_anti")
             .select(bronzeColumns.toArray(Column[]::new))
-            .repartition(col(SchemaSpec.EVENT_DATE))
             .write().format("delta").mode("append").partitionBy(SchemaSpec.EVENT_DATE)
             .option("txnAppId", txnApp).option("txnVersion", batch.seq()).option("userMetadata", meta)
             .save(bronze);
@@ -277,7 +297,7 @@ public final class IngestJob {
         LOG.info("batch {}: bronze written", batch.id());
 
         BatchResult result = new BatchResult(batch.id(), batch.seq(), batch.files().size(),
-            accepted + quarantined + duplicates, accepted, quarantined, duplicates, reasons,
+            valid + quarantined, accepted, quarantined, duplicateCount, reasons,
             DeltaTables.latestVersion(spark, bronze).orElseThrow(),
             DeltaTables.latestVersion(spark, quarantine).orElseThrow(), resumed);
         log.committed(table, batch, config.format(), schema.name(), result);
@@ -285,29 +305,35 @@ public final class IngestJob {
         LOG.info("batch {}: committed in {} s", batch.id(), (System.nanoTime() - started) / 1_000_000_000L);
         return result;
       } finally {
-        classified.unpersist();
+        if (duplicates != null) {
+          duplicates.unpersist();
+        }
       }
     }
 
-    /** Adds {@link #STATUS}: quarantined (failed a rule), duplicate (event key seen before), or accepted. */
-    private Dataset<Row> classify(Dataset<Row> parsed, String batchId) {
+    /**
+     * The file and line of every valid row that is a duplicate: its event key was seen before, earlier in the batch
+     * (among valid rows the first occurrence of a key wins, in file and line order, so re-runs keep the same rows) or
+     * in the table. Only the keys and the rows' addresses are shuffled and sorted, not the rows.
+     */
+    private Dataset<Row> duplicateLines(Dataset<Row> rows, String batchId) {
       String key = schema.eventKey();
-      // One pass over the parsed rows: parsing twice would double the cost of reading the files. Among valid rows
-      // the first occurrence of a key wins, in file and line order, so re-runs keep the same rows.
-      Dataset<Row> ranked = parsed
-          .withColumn("_valid", size(col(RecordValidator.REASONS)).equalTo(0))
-          .withColumn("_rank", row_number().over(Window.partitionBy(col("_valid"), col(key))
-              .orderBy(col(SchemaSpec.SOURCE_FILE), col(SchemaSpec.SOURCE_LINE))));
+      Dataset<Row> ranked = rows.where(col(VALID))
+          .select(col(key), col(SchemaSpec.SOURCE_FILE).as(DUPLICATE_FILE),
+              col(SchemaSpec.SOURCE_LINE).as(DUPLICATE_LINE))
+          .withColumn("_rank", row_number().over(Window.partitionBy(col(key))
+              .orderBy(col(DUPLICATE_FILE), col(DUPLICATE_LINE))));
       // Keys already in bronze (which run() created before any batch), except this batch's own rows: those are
       // present when an interrupted batch is resumed.
       Dataset<Row> existing = spark.read().format("delta").load(bronze)
           .where(col(SchemaSpec.INGEST_BATCH).notEqual(batchId))
           .select(col(key).as("_existing_key"));
-      Column duplicate = col("_rank").gt(1).or(col("_existing_key").isNotNull());
-      return ranked.join(existing, ranked.col(key).equalTo(existing.col("_existing_key")), "left")
-          .withColumn(STATUS, when(col("_valid").unary_$bang(), lit(QUARANTINED))
-              .when(duplicate, lit(DUPLICATE)).otherwise(lit(ACCEPTED)))
-          .drop("_valid", "_rank", "_existing_key");
+      Dataset<Row> laterInBatch = ranked.where(col("_rank").gt(1));
+      // a semi join: it keeps each row once, even for a key that is in the table twice
+      Dataset<Row> firstInBatchButInTable = ranked.where(col("_rank").equalTo(1))
+          .join(existing, ranked.col(key).equalTo(existing.col("_existing_key")), "left_semi");
+      return laterInBatch.select(DUPLICATE_FILE, DUPLICATE_LINE)
+          .unionAll(firstInBatchButInTable.select(DUPLICATE_FILE, DUPLICATE_LINE));
     }
 
     private Dataset<Row> read(List<SourceFile> files) {

@@ -168,6 +168,49 @@ class IngestJobTest {
     assertEquals("events-000002", second.batches().get(0).batchId());
   }
 
+  /**
+   * Among rows with the same key the first in file and line order is kept, and a batch that repeats a whole file
+   * under another name is all duplicates: with the duplicates broadcast to the bronze write (the usual small set) and
+   * with broadcasts turned off, as for a batch whose duplicates are too many to broadcast.
+   */
+  @Test
+  void theFirstOccurrenceWinsWhetherDuplicatesAreBroadcastOrShuffled() throws IOException {
+    String header = EventGenerator.HEADER + "\n";
+    String a = header + priced("e1", "1.00") + priced("e2", "2.00") + priced("e1", "3.00");
+    for (boolean broadcast : List.of(true, false)) {
+      Path dir = tmp.resolve("src-" + broadcast);
+      Files.createDirectories(dir);
+      Files.writeString(dir.resolve("a.csv"), a);
+      Files.writeString(dir.resolve("b.csv"), header + priced("e1", "4.00") + priced("e3", "5.00"));
+      DataRoot root = DataRoot.of(tmp.resolve("root-" + broadcast).toString());
+      String threshold = spark.conf().get("spark.sql.autoBroadcastJoinThreshold");
+      if (!broadcast) {
+        spark.conf().set("spark.sql.autoBroadcastJoinThreshold", "-1");
+      }
+      try {
+        IngestResult first = ingest(dir.toString(), SourceFormat.CSV, root);
+        assertEquals(3, first.accepted(), "broadcast " + broadcast);
+        assertEquals(2, first.duplicates(), "broadcast " + broadcast);
+        Map<String, Double> prices = new HashMap<>();
+        table(root, "bronze").select("event_id", "price").collectAsList()
+            .forEach(r -> prices.put(r.getString(0), r.getDouble(1)));
+        assertEquals(Map.of("e1", 1.0, "e2", 2.0, "e3", 5.0), prices, "a.csv line 2 is e1's first occurrence");
+
+        Files.writeString(tmp.resolve("again-" + broadcast + ".csv"), a);
+        IngestResult again = ingest(tmp.resolve("again-" + broadcast + ".csv").toString(), SourceFormat.CSV, root);
+        assertEquals(0, again.accepted());
+        assertEquals(3, again.duplicates());
+        assertEquals(3, table(root, "bronze").count());
+      } finally {
+        spark.conf().set("spark.sql.autoBroadcastJoinThreshold", threshold);
+      }
+    }
+  }
+
+  private static String priced(String id, String price) {
+    return id + ",user-" + id + ",i1,books,mobile,DE," + price + ",2026-01-05T10:00:00Z,1\n";
+  }
+
   private static String row(String id) {
     return id + ",user-" + id + ",i1,books,mobile,DE,9.99,2026-01-05T10:00:00Z,1\n";
   }
