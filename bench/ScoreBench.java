@@ -481,7 +481,7 @@ public class ScoreBench {
   /** ScoreJob's model apply for {@code model} (ModelApply.of). */
   static Object modelApply(PipelineModel model) {
     try {
-      Method of = Class.forName("dev.kiln.score.ModelApply").getDeclaredMethod("of", PipelineModel.class);
+      Method of = Class.forName("dev.kiln.train.ModelApply").getDeclaredMethod("of", PipelineModel.class);
       of.setAccessible(true);
       return of.invoke(null, model);
     } catch (ReflectiveOperationException e) {
@@ -506,7 +506,7 @@ public class ScoreBench {
   @SuppressWarnings("unchecked")
   static Dataset<Row> applied(Object apply, Dataset<Row> rows, List<Column> carried, boolean contributions) {
     try {
-      Method m = Class.forName("dev.kiln.score.ModelApply").getDeclaredMethod("apply", Dataset.class, List.class,
+      Method m = Class.forName("dev.kiln.train.ModelApply").getDeclaredMethod("apply", Dataset.class, List.class,
           boolean.class);
       m.setAccessible(true);
       return (Dataset<Row>) m.invoke(apply, rows, carried, contributions);

@@ -5,6 +5,7 @@ import static org.apache.spark.sql.functions.expr;
 import static org.apache.spark.sql.functions.lit;
 
 import dev.kiln.features.FeaturePipeline;
+import dev.kiln.train.ModelApply;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Collectors;

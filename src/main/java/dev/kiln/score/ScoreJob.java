@@ -21,6 +21,7 @@ import dev.kiln.registry.ModelRegistry;
 import dev.kiln.registry.ModelSignature;
 import dev.kiln.registry.ResolvedModel;
 import dev.kiln.registry.RunsTable;
+import dev.kiln.train.ModelApply;
 import io.delta.exceptions.DeltaConcurrentModificationException;
 import java.sql.Timestamp;
 import java.time.Instant;

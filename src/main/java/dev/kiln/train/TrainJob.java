@@ -123,14 +123,18 @@ public final class TrainJob {
       // XGBoost's fit was timed in two parts (fitXgboost); what is left is wrapping the fitted stages
       stages.lap(config.model() == ModelType.XGBOOST ? "assemble pipeline" : "fit");
 
-      Dataset<Row> scored = model.transform(test).withColumn("_p",
-          org.apache.spark.ml.functions.vector_to_array(col(Estimators.PROBABILITY), "float64").getItem(1));
-      Evaluation.Result evaluation = Evaluation.evaluate(scored, FeaturePipeline.LABEL, "_p", config.threshold());
+      // applied as `kiln score` applies it: an XGBoost pipeline's booster predicts natively on batches of rows,
+      // the same probabilities as the pipeline's transform without its per-row vectors (at 1M rows, 200k test rows:
+      // scoring them took 4.9 s of the 10.4 s evaluation)
+      Dataset<Row> scored = ModelApply.of(model).apply(test, List.of(col(FeaturePipeline.LABEL)), false);
+      Evaluation.Result evaluation = Evaluation.evaluate(scored, FeaturePipeline.LABEL, ModelApply.SCORE,
+          config.threshold());
       stages.lap("evaluate on test split");
 
       writeArtifacts(spark, artifacts, model, evaluation, manifest, features.columns());
       if (config.model() == ModelType.XGBOOST) {
-        writeNativeCheck(spark, artifacts, scored);
+        writeNativeCheck(spark, artifacts, model.transform(test.limit(NATIVE_CHECK_ROWS)).withColumn("_p",
+            org.apache.spark.ml.functions.vector_to_array(col(Estimators.PROBABILITY), "float64").getItem(1)));
       }
       stages.lap("write artifacts");
       PipelineStages.releaseBroadcasts(model); // the test rows are scored: evaluation and artifacts are written

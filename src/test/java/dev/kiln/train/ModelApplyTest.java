@@ -1,4 +1,4 @@
-package dev.kiln.score;
+package dev.kiln.train;
 
 import static org.apache.spark.sql.functions.col;
 import static org.apache.spark.sql.functions.lit;

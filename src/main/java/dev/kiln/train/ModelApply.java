@@ -1,4 +1,4 @@
-package dev.kiln.score;
+package dev.kiln.train;
 
 import static org.apache.spark.ml.functions.vector_to_array;
 import static org.apache.spark.sql.functions.col;
@@ -20,17 +20,17 @@ import org.apache.spark.sql.Row;
  * <p>The XGBoost models Kiln trains are applied by {@link BoosterApply} (their feature stages, then the native booster
  * on batches of rows); any other model by its saved pipeline's {@code transform}: the same numbers either way.
  */
-abstract class ModelApply {
-  static final String SCORE = "_score";
-  static final String MARGIN = "_margin";
-  static final String CONTRIBUTIONS = "_contributions";
+public abstract class ModelApply {
+  public static final String SCORE = "_score";
+  public static final String MARGIN = "_margin";
+  public static final String CONTRIBUTIONS = "_contributions";
 
-  static ModelApply of(PipelineModel model) {
+  public static ModelApply of(PipelineModel model) {
     return BoosterApply.forModel(model).<ModelApply>map(b -> b).orElseGet(() -> new PipelineApply(model));
   }
 
   /** {@code carried} (expressions over the feature-table columns) followed by the model's output columns. */
-  abstract Dataset<Row> apply(Dataset<Row> rows, List<Column> carried, boolean contributions);
+  public abstract Dataset<Row> apply(Dataset<Row> rows, List<Column> carried, boolean contributions);
 
   /** The saved pipeline's own {@code transform}: MLlib models, the MLP, XGBoost pipelines of another layout. */
   static final class PipelineApply extends ModelApply {
@@ -43,7 +43,7 @@ abstract class ModelApply {
     }
 
     @Override
-    Dataset<Row> apply(Dataset<Row> rows, List<Column> carried, boolean contributions) {
+    public Dataset<Row> apply(Dataset<Row> rows, List<Column> carried, boolean contributions) {
       List<Column> out = new ArrayList<>(carried);
       out.add(vector_to_array(col("probability"), "float64").getItem(1).as(SCORE));
       PipelineModel applied = model;

@@ -1,10 +1,9 @@
-package dev.kiln.score;
+package dev.kiln.train;
 
 import static org.apache.spark.sql.functions.col;
 
 import dev.kiln.common.PipelineStages;
 import dev.kiln.features.FeaturePipeline;
-import dev.kiln.train.DenseFeatures;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -113,7 +112,7 @@ final class BoosterApply extends ModelApply {
   }
 
   @Override
-  Dataset<Row> apply(Dataset<Row> rows, List<Column> carried, boolean contributions) {
+  public Dataset<Row> apply(Dataset<Row> rows, List<Column> carried, boolean contributions) {
     Dataset<Row> prepared = rows;
     for (Transformer stage : featureStages) {
       prepared = stage.transform(prepared);

@@ -1,4 +1,4 @@
-package dev.kiln.score;
+package dev.kiln.train;
 
 import java.util.ArrayList;
 import java.util.Arrays;
