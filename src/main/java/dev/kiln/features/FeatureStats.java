@@ -57,6 +57,8 @@ public final class FeatureStats {
   static final long QUANTILE_SAMPLE_ROWS = 100_000;
   /** count, nulls, mean, stddev, min, max: pass 1's aggregates per numeric column, in this order. */
   private static final int NUMERIC_MOMENTS = 6;
+  /** Aggregates computed in one pass over the table ({@link #aggregateInChunks}). */
+  static final int AGGREGATES_PER_PASS = 60;
 
   static final StructType VALUE_COUNT = new StructType()
       .add("value", DataTypes.StringType, true)
@@ -145,7 +147,7 @@ public final class FeatureStats {
       moments.addAll(List.of(count(col(c)), sum(when(col(c).isNull(), 1).otherwise(0))));
     }
     moments.add(count(lit(1)));
-    Row summary = table.agg(moments.get(0), moments.subList(1, moments.size()).toArray(Column[]::new)).first();
+    Row summary = aggregateInChunks(table, moments);
     long rows = summary.getLong(moments.size() - 1);
 
     // Pass 2, quantiles: a sketch per numeric column over at most ~QUANTILE_SAMPLE_ROWS rows, chosen by a hash of
@@ -212,6 +214,26 @@ public final class FeatureStats {
           counts.distinct().getOrDefault(column, 0L), top, now, BuildInfo.gitCommit()));
     }
     return out;
+  }
+
+  /**
+   * {@code table.agg(aggregates)} as one row, computed {@value #AGGREGATES_PER_PASS} aggregates per pass. Spark turns
+   * off whole-stage code generation for an operator with more than {@code spark.sql.codegen.maxFields} (100) output
+   * fields, and a partial aggregation outputs its buffers: 16 numeric columns' moments are ~150 buffer fields, and
+   * the one interpreted pass took 3.6 s at 1M rows. 60 aggregates keep the buffers under 100 (at most 1.5 fields per
+   * aggregate: avg has 2, stddev 3, the others 1, see {@link #NUMERIC_MOMENTS}); each extra pass is a scan of a few
+   * Parquet columns.
+   */
+  static Row aggregateInChunks(Dataset<Row> table, List<Column> aggregates) {
+    List<Object> values = new ArrayList<>();
+    for (int from = 0; from < aggregates.size(); from += AGGREGATES_PER_PASS) {
+      List<Column> chunk = aggregates.subList(from, Math.min(aggregates.size(), from + AGGREGATES_PER_PASS));
+      Row r = table.agg(chunk.get(0), chunk.subList(1, chunk.size()).toArray(Column[]::new)).first();
+      for (int i = 0; i < r.size(); i++) {
+        values.add(r.get(i));
+      }
+    }
+    return RowFactory.create(values.toArray());
   }
 
   private static Column columnKey(int column, Column key) {

@@ -120,4 +120,57 @@ class FeatureStatsTest {
   private static <T> T field(Row row, String name) {
     return (T) row.get(FeatureStats.SCHEMA.fieldIndex(name));
   }
+
+  /**
+   * The moments of many columns are computed in passes small enough for whole-stage code generation (Spark turns it
+   * off above 100 output fields, and a partial aggregation outputs its buffers), with the same values as one pass.
+   */
+  @Test
+  void momentsOfManyColumnsAreComputedInCodeGeneratedPasses() {
+    StructType schema = new StructType();
+    List<Object> values = new ArrayList<>();
+    List<org.apache.spark.sql.Column> moments = new ArrayList<>();
+    for (int c = 0; c < 16; c++) {
+      schema = schema.add("x" + c, DataTypes.DoubleType);
+      org.apache.spark.sql.Column v = org.apache.spark.sql.functions.col("x" + c);
+      moments.addAll(List.of(org.apache.spark.sql.functions.count(v), org.apache.spark.sql.functions.sum(v),
+          org.apache.spark.sql.functions.avg(v), org.apache.spark.sql.functions.stddev_samp(v),
+          org.apache.spark.sql.functions.min(v), org.apache.spark.sql.functions.max(v)));
+    }
+    List<Row> rows = new ArrayList<>();
+    for (int r = 0; r < 200; r++) {
+      Object[] row = new Object[16];
+      for (int c = 0; c < 16; c++) {
+        row[c] = (r * 7 + c * 13) % 101 / 4.0;
+      }
+      rows.add(RowFactory.create(row));
+    }
+    var table = spark.createDataFrame(rows, schema);
+    Row onePass = table.agg(moments.get(0), moments.subList(1, moments.size())
+        .toArray(org.apache.spark.sql.Column[]::new)).first();
+    assertEquals(onePass, FeatureStats.aggregateInChunks(table, moments));
+
+    String adaptive = spark.conf().get("spark.sql.adaptive.enabled");
+    spark.conf().set("spark.sql.adaptive.enabled", "false"); // so that the plan shows its code-generated stages
+    try {
+      assertTrue(uncompiledAggregates(table.agg(moments.get(0), moments.subList(1, moments.size())
+          .toArray(org.apache.spark.sql.Column[]::new))) > 0, "the one pass is over the limit (else no test)");
+      for (int from = 0; from < moments.size(); from += FeatureStats.AGGREGATES_PER_PASS) {
+        List<org.apache.spark.sql.Column> chunk = moments.subList(from,
+            Math.min(moments.size(), from + FeatureStats.AGGREGATES_PER_PASS));
+        assertEquals(0, uncompiledAggregates(table.agg(chunk.get(0), chunk.subList(1, chunk.size())
+            .toArray(org.apache.spark.sql.Column[]::new))), "pass from aggregate " + from);
+      }
+    } finally {
+      spark.conf().set("spark.sql.adaptive.enabled", adaptive);
+    }
+  }
+
+  /** Aggregation operators of the plan outside a whole-stage code-generated stage (those print without "*(n)"). */
+  private static long uncompiledAggregates(org.apache.spark.sql.Dataset<Row> ds) {
+    return ds.queryExecution().executedPlan().toString().lines()
+        .map(l -> l.replaceFirst("^[\\s:+-]*", ""))
+        .filter(l -> l.contains("HashAggregate") && !l.startsWith("*("))
+        .count();
+  }
 }
