@@ -61,6 +61,7 @@ public final class IngestJob {
   private static final String VALID = "_valid";
   private static final String DUPLICATE_FILE = "_duplicate_file";
   private static final String DUPLICATE_LINE = "_duplicate_line";
+  private static final String IN_TABLE = "_in_table";
 
   private final IngestConfig config;
   private final SchemaSpec schema;
@@ -312,28 +313,27 @@ public final class IngestJob {
     }
 
     /**
-     * The file and line of every valid row that is a duplicate: its event key was seen before, earlier in the batch
-     * (among valid rows the first occurrence of a key wins, in file and line order, so re-runs keep the same rows) or
-     * in the table. Only the keys and the rows' addresses are shuffled and sorted, not the rows.
+     * The file and line of every valid row that is a duplicate: its event key was seen before, in the table or earlier
+     * in the batch (among valid rows the first occurrence of a key wins, in file and line order, so re-runs keep the
+     * same rows). One window ranks the batch's keys together with the table's, the table's first: every batch row
+     * ranked after another row is a duplicate. Only keys and the rows' addresses are shuffled and sorted, not the rows.
      */
     private Dataset<Row> duplicateLines(Dataset<Row> rows, String batchId) {
       String key = schema.eventKey();
-      Dataset<Row> ranked = rows.where(col(VALID))
+      Dataset<Row> batchKeys = rows.where(col(VALID))
           .select(col(key), col(SchemaSpec.SOURCE_FILE).as(DUPLICATE_FILE),
-              col(SchemaSpec.SOURCE_LINE).as(DUPLICATE_LINE))
-          .withColumn("_rank", row_number().over(Window.partitionBy(col(key))
-              .orderBy(col(DUPLICATE_FILE), col(DUPLICATE_LINE))));
+              col(SchemaSpec.SOURCE_LINE).as(DUPLICATE_LINE), lit(false).as(IN_TABLE));
       // Keys already in bronze (which run() created before any batch), except this batch's own rows: those are
       // present when an interrupted batch is resumed.
-      Dataset<Row> existing = spark.read().format("delta").load(bronze)
+      Dataset<Row> tableKeys = spark.read().format("delta").load(bronze)
           .where(col(SchemaSpec.INGEST_BATCH).notEqual(batchId))
-          .select(col(key).as("_existing_key"));
-      Dataset<Row> laterInBatch = ranked.where(col("_rank").gt(1));
-      // a semi join: it keeps each row once, even for a key that is in the table twice
-      Dataset<Row> firstInBatchButInTable = ranked.where(col("_rank").equalTo(1))
-          .join(existing, ranked.col(key).equalTo(existing.col("_existing_key")), "left_semi");
-      return laterInBatch.select(DUPLICATE_FILE, DUPLICATE_LINE)
-          .unionAll(firstInBatchButInTable.select(DUPLICATE_FILE, DUPLICATE_LINE));
+          .select(col(key), lit(null).cast(DataTypes.StringType).as(DUPLICATE_FILE),
+              lit(null).cast(DataTypes.LongType).as(DUPLICATE_LINE), lit(true).as(IN_TABLE));
+      return batchKeys.unionByName(tableKeys)
+          .withColumn("_rank", row_number().over(Window.partitionBy(col(key))
+              .orderBy(col(IN_TABLE).desc(), col(DUPLICATE_FILE), col(DUPLICATE_LINE))))
+          .where(col("_rank").gt(1).and(col(IN_TABLE).unary_$bang()))
+          .select(DUPLICATE_FILE, DUPLICATE_LINE);
     }
 
     private Dataset<Row> read(List<SourceFile> files) {
