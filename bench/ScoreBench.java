@@ -13,6 +13,7 @@ import dev.kiln.registry.ModelSignature;
 import dev.kiln.registry.RunsTable;
 import dev.kiln.score.ScoreConfig;
 import dev.kiln.score.ScoreJob;
+import dev.kiln.train.ModelApply;
 import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -149,16 +150,16 @@ public class ScoreBench {
     List<Double> dmatrixTimes = new ArrayList<>();
     plain(matrix, cols, missing, dmatrixTimes, dm -> plainOut[0] = booster.predict(dm)).run(); // for the check below
 
-    // Kiln's model apply is what ScoreJob runs (ModelApply, package-private: called by reflection), keeping the
-    // columns ScoreJob keeps; the saved PipelineModel's transform (what ScoreJob ran before) is timed beside it
+    // Kiln's model apply is what ScoreJob runs (ModelApply), keeping the columns ScoreJob keeps; the saved
+    // PipelineModel's transform (what ScoreJob ran before) is timed beside it
     List<Column> carried = carried(spec, pit);
-    Object apply = modelApply(model);
+    ModelApply apply = ModelApply.of(model);
     System.out.println("model apply: " + apply.getClass().getSimpleName());
 
     // same rows, same model? (outside the timings) Kiln's and the pipeline's probabilities against the plain booster's;
     // both keep the cached rows' order, which is the plain matrix's (checked by key)
     List<Row> keys = features.select(key).collectAsList();
-    List<Row> kilnP = applied(apply, features, List.of(col(key)), false).collectAsList();
+    List<Row> kilnP = apply.apply(features, List.of(col(key)), false).collectAsList();
     List<Row> sparkP = model.transform(features)
         .select(org.apache.spark.ml.functions.vector_to_array(col("probability"), "float64").getItem(1))
         .collectAsList();
@@ -184,7 +185,7 @@ public class ScoreBench {
     Object explanations = explanations(model, EXPLAIN_K);
     Map<String, TimedBody> predictCases = new LinkedHashMap<>();
     predictCases.put("plain predict", plain(matrix, cols, missing, dmatrixTimes, booster::predict));
-    predictCases.put("kiln model apply", timed(() -> noop(applied(apply, features, carried, false))));
+    predictCases.put("kiln model apply", timed(() -> noop(apply.apply(features, carried, false))));
     predictCases.put("saved PipelineModel.transform (before)", timed(() -> noop(model.transform(features))));
     // diagnostics: the feature stages alone, up to the booster's input columns (what the model apply computes before
     // its batches: category columns as strings, the batches index them), and the cached rows' model inputs alone
@@ -199,7 +200,7 @@ public class ScoreBench {
     contribCases.put("plain predictContrib", plain(explainMatrix, cols, missing, new ArrayList<>(),
         dm -> booster.predictContrib(dm, 0)));
     contribCases.put("kiln model apply + contributions",
-        timed(() -> noop(applied(apply, explainRowsDf, carried, true))));
+        timed(() -> noop(apply.apply(explainRowsDf, carried, true))));
     contribCases.put("saved PipelineModel.transform + contributions (before)",
         timed(() -> noop(contribModel.transform(explainRowsDf))));
     contribCases.put("kiln model apply + top-" + EXPLAIN_K + " explanations",
@@ -478,17 +479,6 @@ public class ScoreBench {
     }
   }
 
-  /** ScoreJob's model apply for {@code model} (ModelApply.of). */
-  static Object modelApply(PipelineModel model) {
-    try {
-      Method of = Class.forName("dev.kiln.train.ModelApply").getDeclaredMethod("of", PipelineModel.class);
-      of.setAccessible(true);
-      return of.invoke(null, model);
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException(e);
-    }
-  }
-
   /** The columns ScoreJob carries through the model apply (ScoreJob.carried). */
   @SuppressWarnings("unchecked")
   static List<Column> carried(dev.kiln.features.FeatureSetSpec spec, PointInTimeFeatures pit) {
@@ -502,22 +492,9 @@ public class ScoreBench {
     }
   }
 
-  /** ModelApply.apply: {@code carried} then the model's outputs (_score; with contributions _margin, ...). */
-  @SuppressWarnings("unchecked")
-  static Dataset<Row> applied(Object apply, Dataset<Row> rows, List<Column> carried, boolean contributions) {
-    try {
-      Method m = Class.forName("dev.kiln.train.ModelApply").getDeclaredMethod("apply", Dataset.class, List.class,
-          boolean.class);
-      m.setAccessible(true);
-      return (Dataset<Row>) m.invoke(apply, rows, carried, contributions);
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException(e);
-    }
-  }
-
   /** The event key, the score and Explanations' columns over the model apply, as ScoreJob selects them. */
   @SuppressWarnings("unchecked")
-  static Dataset<Row> explained(Object apply, Object explanations, Dataset<Row> rows, List<Column> carried,
+  static Dataset<Row> explained(ModelApply apply, Object explanations, Dataset<Row> rows, List<Column> carried,
                                 String key) {
     try {
       Method columns = explanations.getClass().getDeclaredMethod("columns");
@@ -526,7 +503,7 @@ public class ScoreBench {
       out.add(col(key));
       out.add(col("_score").as("score"));
       out.addAll((List<Column>) columns.invoke(explanations));
-      return applied(apply, rows, carried, true).select(out.toArray(Column[]::new));
+      return apply.apply(rows, carried, true).select(out.toArray(Column[]::new));
     } catch (ReflectiveOperationException e) {
       throw new IllegalStateException(e);
     }
